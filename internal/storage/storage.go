@@ -1,0 +1,304 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; test with errors.Is.
+var (
+	// ErrNotFound: no row matches (or it has expired, where the method
+	// takes a now argument).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a unique constraint was violated.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict: the row exists but is not in the state the operation
+	// needs (a code already used, a session already ended).
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Store is everything Gatehouse persists. Implementations are safe for
+// concurrent use by many goroutines and many processes sharing one database.
+type Store interface {
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the connection pool.
+	Close() error
+
+	UserStore
+	ClientStore
+	SessionStore
+	AuthRequestStore
+	AuthCodeStore
+	GrantStore
+	ConsentStore
+	SigningKeyStore
+
+	// DeleteExpired removes rows that can never be used again: auth
+	// requests and authorization codes whose expires_at is before now, and
+	// login sessions whose absolute expiry is before now. It returns how
+	// many rows were removed in total.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+// UserStore keeps people who can sign in.
+type UserStore interface {
+	// CreateUser inserts u. ErrAlreadyExists if the ID or Email is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user with this ID, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail looks up by normalized (lower-case) email, or ErrNotFound.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns all users ordered by CreatedAt, then ID.
+	ListUsers(ctx context.Context) ([]User, error)
+}
+
+// ClientStore keeps registered OAuth clients.
+type ClientStore interface {
+	// CreateClient inserts c. ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with this ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns all clients ordered by CreatedAt, then ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client and, in the same transaction, its
+	// consents, auth requests, authorization codes and grants (a deleted
+	// client must leave nothing that could still be redeemed). ErrNotFound
+	// if there was no such client.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// SessionStore keeps login sessions at the IdP.
+type SessionStore interface {
+	// CreateSession inserts s. ErrAlreadyExists if ID or SecretHash is taken.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSessionBySecret returns the session whose cookie secret hashes to
+	// secretHash, ended or not (the caller decides what an ended or idle
+	// session means). ErrNotFound if none.
+	GetSessionBySecret(ctx context.Context, secretHash []byte) (Session, error)
+	// GetSession returns the session with this public ID (the sid).
+	GetSession(ctx context.Context, id string) (Session, error)
+	// TouchSession sets LastSeenAt = now for a session that has not ended.
+	// ErrNotFound if there is no such session, ErrConflict if it has ended.
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	// EndSession sets EndedAt = now if it is not already set.
+	// ErrNotFound if there is no such session; ending an ended session is
+	// not an error (and does not move EndedAt).
+	EndSession(ctx context.Context, id string, now time.Time) error
+}
+
+// AuthRequestStore keeps authorization requests that wait for the person to
+// sign in or consent. They are short-lived (minutes).
+type AuthRequestStore interface {
+	// CreateAuthRequest inserts r. ErrAlreadyExists if IDHash is taken.
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	// GetAuthRequest returns the request if it exists and ExpiresAt is
+	// after now; otherwise ErrNotFound.
+	GetAuthRequest(ctx context.Context, idHash []byte, now time.Time) (AuthRequest, error)
+	// SetAuthRequestLogin records that the person signed in for this
+	// request: SessionID = sessionID, LoginAt = loginAt. ErrNotFound if the
+	// request does not exist or has expired at loginAt.
+	SetAuthRequestLogin(ctx context.Context, idHash []byte, sessionID string, loginAt time.Time) error
+	// ConsumeAuthRequest deletes the request and returns it, atomically:
+	// of many concurrent callers exactly one gets it, the others get
+	// ErrNotFound. Expired requests (ExpiresAt <= now) are ErrNotFound.
+	ConsumeAuthRequest(ctx context.Context, idHash []byte, now time.Time) (AuthRequest, error)
+}
+
+// AuthCodeStore keeps authorization codes (RFC 6749 §4.1.2).
+type AuthCodeStore interface {
+	// CreateAuthCode inserts c. ErrAlreadyExists if CodeHash is taken.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// GetAuthCode returns the code whether used or not (UsedAt tells),
+	// expired or not. ErrNotFound if none.
+	GetAuthCode(ctx context.Context, codeHash []byte) (AuthCode, error)
+	// RedeemAuthCode atomically marks the code used at now and inserts g
+	// (whose ID must equal the code's GrantID), in one transaction. Of many
+	// concurrent callers exactly one succeeds; the others get ErrConflict
+	// and nothing is written. ErrNotFound if the code does not exist.
+	// Expiry is the caller's check (it has already read the code).
+	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g Grant) (AuthCode, error)
+}
+
+// GrantStore keeps grants: what a user let a client do, from which every
+// token issued under it descends.
+type GrantStore interface {
+	// GetGrant returns the grant, revoked or not. ErrNotFound if none.
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// RevokeGrant sets RevokedAt = now if not already set. ErrNotFound if
+	// there is no such grant; revoking twice is not an error.
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+}
+
+// ConsentStore remembers which scopes a user granted to a client.
+type ConsentStore interface {
+	// GetConsent returns the user's consent for the client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// PutConsent inserts or replaces the consent for (UserID, ClientID).
+	// On replace, CreatedAt of the existing row is kept.
+	PutConsent(ctx context.Context, c Consent) error
+}
+
+// SigningKeyStore keeps signing keys. Private keys are stored as the caller
+// hands them over: already encrypted.
+type SigningKeyStore interface {
+	// CreateSigningKey inserts k. ErrAlreadyExists if the ID is taken, or if
+	// k is active and another key with the same Algorithm is already active
+	// (at most one active key per algorithm; this is how concurrent
+	// instances agree on who created the first key).
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key in every state, ordered by
+	// CreatedAt, then ID.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+}
+
+// User is a person who can sign in.
+type User struct {
+	ID            string
+	Email         string // normalized to lower case by the caller
+	EmailVerified bool
+	Name          string
+	PasswordHash  string // argon2id, PHC string format
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Client is a registered OAuth client. Metadata is stored as one JSON
+// document so that new RFC 7591 fields need no schema change.
+type Client struct {
+	ID         string
+	SecretHash []byte // SHA-256 of the client secret; nil for public clients
+	Metadata   ClientMetadata
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// ClientMetadata is the RFC 7591 client metadata Gatehouse understands, plus
+// Gatehouse's own fields. JSON names are the RFC 7591 ones.
+type ClientMetadata struct {
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"` // "web" or "native"
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	TosURI                  string   `json:"tos_uri,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	// SkipConsent is Gatehouse's field for first-party apps: the person is
+	// never asked to consent to this client.
+	SkipConsent bool `json:"skip_consent,omitempty"`
+}
+
+// Session is a login session at the IdP. The browser holds a random secret
+// in a cookie; only its hash is stored. ID is the public session id (the
+// OIDC sid claim), unrelated to the secret.
+type Session struct {
+	ID         string
+	SecretHash []byte
+	UserID     string
+	AuthTime   time.Time // when the person last authenticated
+	AMR        []string  // authentication methods (RFC 8176), e.g. ["pwd"]
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time  // absolute expiry
+	EndedAt    *time.Time // set by logout or revocation
+}
+
+// AuthRequest is an authorization request waiting for sign-in or consent.
+// It holds the validated request parameters, so that the person cannot
+// change them between steps.
+type AuthRequest struct {
+	IDHash              []byte
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *int // seconds; nil when absent
+	LoginHint           string
+	UILocales           string
+	// SessionID is the login session that satisfied this request, set by
+	// SetAuthRequestLogin. LoginAt is when that sign-in happened.
+	SessionID string
+	LoginAt   *time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthCode is an authorization code, bound to a client, a redirect URI and a
+// PKCE challenge. GrantID is chosen when the code is issued; the grant row
+// is created when the code is redeemed.
+type AuthCode struct {
+	CodeHash            []byte
+	ClientID            string
+	UserID              string
+	SessionID           string
+	GrantID             string
+	RedirectURI         string
+	Scopes              []string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	AuthTime            time.Time
+	AMR                 []string
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+	UsedAt              *time.Time
+}
+
+// Grant is what a user let a client do. Tokens issued under it carry its ID;
+// revoking it ends them.
+type Grant struct {
+	ID        string
+	UserID    string
+	ClientID  string
+	SessionID string // empty when not bound to a login session
+	Scopes    []string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Consent is the set of scopes a user granted to a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// KeyState is where a signing key is in its lifecycle.
+type KeyState string
+
+// Signing key states (see DESIGN.md, "Signing keys").
+const (
+	KeyNext    KeyState = "next"    // published, not yet signing
+	KeyActive  KeyState = "active"  // signing
+	KeyRetired KeyState = "retired" // published until its tokens expire
+	KeyRevoked KeyState = "revoked" // never published or used again
+)
+
+// SigningKey is a key pair for signing tokens. The private key is encrypted
+// by the keys package before it reaches storage.
+type SigningKey struct {
+	ID                  string // the JWK kid
+	Algorithm           string // JWS alg, e.g. "RS256"
+	State               KeyState
+	PrivateKeyEncrypted []byte
+	PublicJWK           []byte // the public key as a JWK JSON document
+	CreatedAt           time.Time
+	ActivatedAt         *time.Time
+	RetiredAt           *time.Time
+}

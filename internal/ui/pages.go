@@ -1,0 +1,143 @@
+package ui
+
+import "strings"
+
+// Page is something Render can show: LoginPage, ConsentPage, ErrorPage or
+// HomePage. Pages are plain values; a pointer to one works too.
+type Page interface {
+	// FormActionOrigins lists origins, besides Gatehouse's own, that the
+	// page's forms may end up at. Chrome applies the form-action directive
+	// to the redirect that follows a form POST, so a form whose handler
+	// redirects back to a client must allow the client's origin.
+	FormActionOrigins() []string
+
+	// view returns the template to execute and the value it sees as .Page.
+	view(loc Locale) (template string, data any)
+}
+
+func originList(origin string) []string {
+	if origin == "" {
+		return nil
+	}
+	return []string{origin}
+}
+
+// LoginPage is the sign-in form. It posts email, password, csrf_token and
+// ar to /login.
+type LoginPage struct {
+	// CSRFToken is the value of CSRF.Token for this request.
+	CSRFToken string
+	// AuthRequest identifies the pending authorization request, echoed in
+	// the hidden field "ar". Empty when signing in directly.
+	AuthRequest string
+	// Email prefills the email field (from login_hint, or the previous try).
+	Email string
+	// ErrorKey is the catalog key of a message to show above the form,
+	// such as "login.error.invalid". Empty for none.
+	ErrorKey string
+	// ClientName, when set, adds "to continue to {ClientName}".
+	ClientName string
+	// RedirectOrigin is the client's redirect URI origin, allowed as a
+	// form-action so the redirect after a successful sign-in is not blocked.
+	RedirectOrigin string
+}
+
+// FormActionOrigins returns RedirectOrigin when set.
+func (p LoginPage) FormActionOrigins() []string { return originList(p.RedirectOrigin) }
+
+func (p LoginPage) view(Locale) (string, any) { return "login", p }
+
+// ConsentPage asks the signed-in user whether a client may have the
+// requested scopes. It posts csrf_token, ar and decision=allow|deny to
+// /consent.
+type ConsentPage struct {
+	CSRFToken   string
+	AuthRequest string // hidden field "ar"
+	ClientName  string
+	ClientURI   string // the client's home page, linked when set
+	UserEmail   string // who is signing in, shown when set
+	// Scopes are shown in order, each with its catalog description
+	// ("scope.<name>"); scopes without one are shown by name.
+	Scopes []string
+	// RedirectOrigin: see LoginPage.RedirectOrigin.
+	RedirectOrigin string
+}
+
+// FormActionOrigins returns RedirectOrigin when set.
+func (p ConsentPage) FormActionOrigins() []string { return originList(p.RedirectOrigin) }
+
+type scopeItem struct {
+	Name        string
+	Description string // empty when the catalog has none
+}
+
+type consentView struct {
+	ConsentPage
+	ScopeItems []scopeItem
+}
+
+func (p ConsentPage) view(loc Locale) (string, any) {
+	v := consentView{ConsentPage: p}
+	seen := make(map[string]bool, len(p.Scopes))
+	for _, s := range p.Scopes {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		desc, _ := loc.lookup("scope." + s)
+		v.ScopeItems = append(v.ScopeItems, scopeItem{Name: s, Description: desc})
+	}
+	return "consent", v
+}
+
+// ErrorPage explains why a browser request failed, for errors that cannot
+// be sent back to the client (an unknown client or redirect URI, a stale
+// form). The catalog has pairs error.<kind>.title / error.<kind>.message
+// for bad_request, invalid_client, expired, access_denied, not_found and
+// server.
+type ErrorPage struct {
+	TitleKey   string // catalog key of the heading; default "error.title"
+	MessageKey string // catalog key of the explanation; default "error.message"
+	// Detail is technical detail shown verbatim (escaped) under the
+	// message, e.g. "invalid_request: redirect_uri is not registered for
+	// this client". Never put secrets or internal errors here.
+	Detail string
+}
+
+// FormActionOrigins returns nil: the error page has no form.
+func (p ErrorPage) FormActionOrigins() []string { return nil }
+
+func (p ErrorPage) view(Locale) (string, any) {
+	if p.TitleKey == "" {
+		p.TitleKey = "error.title"
+	}
+	if p.MessageKey == "" {
+		p.MessageKey = "error.message"
+	}
+	return "error", p
+}
+
+// HomePage is the landing page at /.
+type HomePage struct {
+	SignedIn  bool
+	Name      string // display name; may be empty
+	Email     string
+	IssuerURL string // shown with a link to its discovery document when set
+}
+
+// FormActionOrigins returns nil: the home page has no form.
+func (p HomePage) FormActionOrigins() []string { return nil }
+
+type homeView struct {
+	HomePage
+	DiscoveryURL string
+}
+
+func (p HomePage) view(Locale) (string, any) {
+	v := homeView{HomePage: p}
+	if p.IssuerURL != "" {
+		// OIDC Discovery §4: the issuer with /.well-known/openid-configuration appended.
+		v.DiscoveryURL = strings.TrimSuffix(p.IssuerURL, "/") + "/.well-known/openid-configuration"
+	}
+	return "home", v
+}

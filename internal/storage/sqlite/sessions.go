@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+)
+
+const sessionColumns = `id, secret_hash, user_id, auth_time, amr, ip, user_agent,
+	created_at, last_seen_at, expires_at, ended_at`
+
+func scanSession(row scanner) (storage.Session, error) {
+	var (
+		s                                          storage.Session
+		authTime, createdAt, lastSeenAt, expiresAt int64
+		endedAt                                    sql.NullInt64
+	)
+	err := row.Scan(&s.ID, &s.SecretHash, &s.UserID, &authTime, list(&s.AMR), &s.IP, &s.UserAgent,
+		&createdAt, &lastSeenAt, &expiresAt, &endedAt)
+	if err != nil {
+		return storage.Session{}, err
+	}
+	s.AuthTime = fromMicros(authTime)
+	s.CreatedAt = fromMicros(createdAt)
+	s.LastSeenAt = fromMicros(lastSeenAt)
+	s.ExpiresAt = fromMicros(expiresAt)
+	s.EndedAt = fromNullMicros(endedAt)
+	return s, nil
+}
+
+// CreateSession inserts s.
+func (db *DB) CreateSession(ctx context.Context, s storage.Session) error {
+	_, err := db.db.ExecContext(ctx, `
+		INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.SecretHash, s.UserID, micros(s.AuthTime), jsonList(s.AMR), s.IP, s.UserAgent,
+		micros(s.CreatedAt), micros(s.LastSeenAt), micros(s.ExpiresAt), nullMicros(s.EndedAt))
+	if err != nil {
+		return fmt.Errorf("create session: %w", mapErr(err))
+	}
+	return nil
+}
+
+// GetSessionBySecret returns the session whose cookie secret hashes to
+// secretHash, ended or not.
+func (db *DB) GetSessionBySecret(ctx context.Context, secretHash []byte) (storage.Session, error) {
+	s, err := scanSession(db.db.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE secret_hash = ?`, secretHash))
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("get session by secret: %w", mapErr(err))
+	}
+	return s, nil
+}
+
+// GetSession returns the session with this public ID, ended or not.
+func (db *DB) GetSession(ctx context.Context, id string) (storage.Session, error) {
+	s, err := scanSession(db.db.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("get session: %w", mapErr(err))
+	}
+	return s, nil
+}
+
+// TouchSession records activity on a session that has not ended.
+func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL`, micros(now), id)
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	// Nothing updated: tell a missing session from an ended one.
+	var exists bool
+	if err := db.db.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("touch session: %w", storage.ErrNotFound)
+	}
+	return fmt.Errorf("touch session: session has ended: %w", storage.ErrConflict)
+}
+
+// EndSession sets EndedAt = now unless the session has already ended, in
+// which case the first end time stays.
+func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE sessions SET ended_at = COALESCE(ended_at, ?) WHERE id = ?`, micros(now), id)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("end session: %w", storage.ErrNotFound)
+	}
+	return nil
+}

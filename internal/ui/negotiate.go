@@ -22,7 +22,8 @@ const (
 //
 // uiLocales is the OpenID Connect ui_locales parameter (OIDC Core §3.1.2.1):
 // space-separated BCP 47 tags, most preferred first. It wins if any of its
-// tags matches a supported language. Otherwise acceptLanguage (the HTTP
+// tags matches a supported language, even only as closely as zh-TW matches
+// zh-Hans (the relying party asked for it explicitly). Otherwise acceptLanguage (the HTTP
 // Accept-Language header, RFC 9110 §12.5.4, with q-values) decides, and
 // when neither matches the result is English. Malformed input is ignored
 // tag by tag, never an error.

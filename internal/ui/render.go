@@ -169,7 +169,12 @@ func cspSource(s string) (string, bool) {
 		return "", false
 	}
 	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
+	switch scheme {
+	case "http", "https":
+	case "javascript", "data", "blob", "filesystem", "vbscript", "about", "file":
+		// Never a redirect target; allowing them would only widen the policy.
+		return "", false
+	default:
 		return scheme + ":", true
 	}
 	if u.User != nil || u.Host == "" || !validHost(u.Host) {

@@ -57,20 +57,29 @@ func (l Locale) Tag() string { return localeTags[l.i] }
 // key missing in English returns the key itself, so the gap shows (in a
 // page and in tests) instead of an empty string.
 func (l Locale) T(key string, args ...any) string {
-	msg, ok := l.lookup(key)
+	return translate(&catalogs, l.i, key, args...)
+}
+
+func (l Locale) lookup(key string) (string, bool) {
+	return lookup(&catalogs, l.i, key)
+}
+
+func translate(cs *[len(localeTags)]map[string]string, i int, key string, args ...any) string {
+	msg, ok := lookup(cs, i, key)
 	if !ok {
 		return key
 	}
 	if len(args) == 0 {
+		// Not through Sprintf: a message may contain a literal "%".
 		return msg
 	}
 	return fmt.Sprintf(msg, args...)
 }
 
-func (l Locale) lookup(key string) (string, bool) {
-	if msg, ok := catalogs[l.i][key]; ok {
+func lookup(cs *[len(localeTags)]map[string]string, i int, key string) (string, bool) {
+	if msg, ok := cs[i][key]; ok {
 		return msg, true
 	}
-	msg, ok := catalogs[0][key]
+	msg, ok := cs[0][key] // English
 	return msg, ok
 }

@@ -1,0 +1,233 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+)
+
+func testAuthCodes(t *testing.T, open OpenFunc) {
+	runCases(t, open, []testCase{
+		{"round-trips every field", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			fresh := fullAuthCode("code-1", "c1", "u1", "g1")
+			used := fullAuthCode("code-2", "c1", "u1", "g2")
+			used.UsedAt = ptr(t0().Add(time.Second + 3))
+			bare := storage.AuthCode{CodeHash: hash("code-3"), ClientID: "c1", UserID: "u1", GrantID: "g3"}
+			for _, c := range []storage.AuthCode{fresh, used, bare} {
+				must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			}
+			for _, c := range []storage.AuthCode{fresh, used, bare} {
+				got, err := s.GetAuthCode(ctx, c.CodeHash)
+				must(t, err, "GetAuthCode")
+				assertEqual(t, "GetAuthCode", got, c)
+			}
+		}},
+		{"unknown code is ErrNotFound", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			must(t, s.CreateAuthCode(ctx, fullAuthCode("code-1", "c1", "u1", "g1")), "CreateAuthCode")
+			_, err := s.GetAuthCode(ctx, hash("code-2"))
+			wantErr(t, err, storage.ErrNotFound, "GetAuthCode(code-2)")
+			_, err = s.RedeemAuthCode(ctx, hash("code-2"), t0(), grantFor(fullAuthCode("code-2", "c1", "u1", "g2")))
+			wantErr(t, err, storage.ErrNotFound, "RedeemAuthCode(code-2)")
+			_, err = s.GetGrant(ctx, "g2")
+			wantErr(t, err, storage.ErrNotFound, "GetGrant after redeeming an unknown code")
+		}},
+		{"duplicate CodeHash is ErrAlreadyExists", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			first := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, first), "CreateAuthCode")
+			wantErr(t, s.CreateAuthCode(ctx, fullAuthCode("code-1", "c1", "u1", "g9")),
+				storage.ErrAlreadyExists, "CreateAuthCode(same hash)")
+			got, err := s.GetAuthCode(ctx, first.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "code after failed insert", got, first)
+		}},
+		{"GetAuthCode returns expired codes", func(t *testing.T, s storage.Store) {
+			// Expiry is the caller's check; the code must still be readable
+			// so that a late replay can be recognized as one.
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			c.ExpiresAt = t0().Add(-time.Hour)
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			got, err := s.GetAuthCode(ctx, c.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "expired code", got, c)
+		}},
+		{"RedeemAuthCode marks the code used and creates the grant", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			other := fullAuthCode("code-2", "c1", "u1", "g2")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			must(t, s.CreateAuthCode(ctx, other), "CreateAuthCode")
+			now := t0().Add(10*time.Second + 42)
+			g := grantFor(c)
+			got, err := s.RedeemAuthCode(ctx, c.CodeHash, now, g)
+			must(t, err, "RedeemAuthCode")
+			c.UsedAt = &now
+			assertEqual(t, "returned code", got, c)
+			got, err = s.GetAuthCode(ctx, c.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "stored code", got, c)
+			gotGrant, err := s.GetGrant(ctx, g.ID)
+			must(t, err, "GetGrant")
+			assertEqual(t, "grant", gotGrant, g)
+			got, err = s.GetAuthCode(ctx, other.CodeHash)
+			must(t, err, "GetAuthCode(other)")
+			assertEqual(t, "other code", got, other)
+		}},
+		{"RedeemAuthCode of a used code is ErrConflict and writes nothing", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			first := t0().Add(time.Second)
+			g := grantFor(c)
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, first, g)
+			must(t, err, "RedeemAuthCode")
+			replay := g
+			replay.Scopes = []string{"everything"}
+			_, err = s.RedeemAuthCode(ctx, c.CodeHash, first.Add(time.Second), replay)
+			wantErr(t, err, storage.ErrConflict, "RedeemAuthCode twice")
+			got, err := s.GetAuthCode(ctx, c.CodeHash)
+			must(t, err, "GetAuthCode")
+			c.UsedAt = &first
+			assertEqual(t, "code after replay", got, c)
+			gotGrant, err := s.GetGrant(ctx, g.ID)
+			must(t, err, "GetGrant")
+			assertEqual(t, "grant after replay", gotGrant, g)
+		}},
+		{"RedeemAuthCode does not check expiry", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, c.ExpiresAt.Add(time.Hour), grantFor(c))
+			must(t, err, "RedeemAuthCode after expiry")
+		}},
+		{"RedeemAuthCode leaves the code unused when the grant cannot be created", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			// Two codes naming one grant: the second redemption cannot
+			// insert the grant, and must not burn its code either.
+			c1 := fullAuthCode("code-1", "c1", "u1", "g1")
+			c2 := fullAuthCode("code-2", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c1), "CreateAuthCode")
+			must(t, s.CreateAuthCode(ctx, c2), "CreateAuthCode")
+			g := grantFor(c1)
+			_, err := s.RedeemAuthCode(ctx, c1.CodeHash, t0(), g)
+			must(t, err, "RedeemAuthCode(code-1)")
+			dup := grantFor(c2)
+			dup.Scopes = []string{"other"}
+			_, err = s.RedeemAuthCode(ctx, c2.CodeHash, t0(), dup)
+			wantErr(t, err, storage.ErrAlreadyExists, "RedeemAuthCode(code-2) with an existing grant ID")
+			got, err := s.GetAuthCode(ctx, c2.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "code after failed redemption", got, c2)
+			gotGrant, err := s.GetGrant(ctx, g.ID)
+			must(t, err, "GetGrant")
+			assertEqual(t, "existing grant", gotGrant, g)
+		}},
+		{"RedeemAuthCode refuses a grant with another ID", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := grantFor(c)
+			g.ID = "g-other"
+			if _, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g); err == nil {
+				t.Fatal("RedeemAuthCode with a grant ID that is not the code's: got nil error")
+			}
+			got, err := s.GetAuthCode(ctx, c.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "code after refused redemption", got, c)
+			for _, id := range []string{"g1", "g-other"} {
+				_, err = s.GetGrant(ctx, id)
+				wantErr(t, err, storage.ErrNotFound, "GetGrant("+id+")")
+			}
+		}},
+		{"RedeemAuthCode from 50 goroutines succeeds exactly once", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := grantFor(c)
+			// Each caller redeems at its own instant, so the stored UsedAt
+			// tells whose redemption was written.
+			at := func(i int) time.Time { return t0().Add(time.Duration(i+1) * time.Millisecond) }
+			got := make([]storage.AuthCode, 50)
+			errs := hammer(50, func(i int) error {
+				var err error
+				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g)
+				return err
+			})
+			winner := checkOneWinner(t, errs, storage.ErrConflict)
+			want := c
+			want.UsedAt = ptr(at(winner))
+			assertEqual(t, "winner's code", got[winner], want)
+			stored, err := s.GetAuthCode(ctx, c.CodeHash)
+			must(t, err, "GetAuthCode")
+			assertEqual(t, "stored code", stored, want)
+			gotGrant, err := s.GetGrant(ctx, g.ID)
+			must(t, err, "GetGrant")
+			assertEqual(t, "grant", gotGrant, g)
+		}},
+	})
+}
+
+func testGrants(t *testing.T, open OpenFunc) {
+	// redeemed creates a code and redeems it, returning its grant.
+	redeemed := func(t *testing.T, s storage.Store, code, grantID string) storage.Grant {
+		t.Helper()
+		c := fullAuthCode(code, "c1", "u1", grantID)
+		must(t, s.CreateAuthCode(t.Context(), c), "CreateAuthCode")
+		g := grantFor(c)
+		_, err := s.RedeemAuthCode(t.Context(), c.CodeHash, t0(), g)
+		must(t, err, "RedeemAuthCode")
+		return g
+	}
+	runCases(t, open, []testCase{
+		{"round-trips a grant without session or scopes", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := storage.Grant{ID: "g1", UserID: "u1", ClientID: "c1", CreatedAt: t0()}
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g)
+			must(t, err, "RedeemAuthCode")
+			got, err := s.GetGrant(ctx, "g1")
+			must(t, err, "GetGrant")
+			assertEqual(t, "GetGrant", got, g)
+		}},
+		{"unknown grant is ErrNotFound", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			redeemed(t, s, "code-1", "g1")
+			_, err := s.GetGrant(ctx, "g2")
+			wantErr(t, err, storage.ErrNotFound, "GetGrant(g2)")
+			wantErr(t, s.RevokeGrant(ctx, "g2", t0()), storage.ErrNotFound, "RevokeGrant(g2)")
+		}},
+		{"RevokeGrant sets RevokedAt once", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			g := redeemed(t, s, "code-1", "g1")
+			other := redeemed(t, s, "code-2", "g2")
+			at := t0().Add(time.Hour + 555)
+			must(t, s.RevokeGrant(ctx, g.ID, at), "RevokeGrant")
+			must(t, s.RevokeGrant(ctx, g.ID, at.Add(time.Hour)), "RevokeGrant again")
+			got, err := s.GetGrant(ctx, g.ID)
+			must(t, err, "GetGrant")
+			g.RevokedAt = &at
+			assertEqual(t, "revoked grant", got, g)
+			got, err = s.GetGrant(ctx, other.ID)
+			must(t, err, "GetGrant(other)")
+			assertEqual(t, "other grant", got, other)
+		}},
+	})
+}

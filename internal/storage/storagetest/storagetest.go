@@ -1,0 +1,328 @@
+package storagetest
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+)
+
+// OpenFunc returns a fresh, empty, migrated store for one test, and arranges
+// (with t.Cleanup) for it to be closed and thrown away afterwards.
+type OpenFunc = func(t *testing.T) storage.Store
+
+// Run runs the conformance suite against the backend that open returns.
+// Every subtest opens its own store, so the subtests run in parallel.
+func Run(t *testing.T, open OpenFunc) {
+	groups := []struct {
+		name string
+		run  func(*testing.T, OpenFunc)
+	}{
+		{"Ping", testPing},
+		{"Users", testUsers},
+		{"Clients", testClients},
+		{"Sessions", testSessions},
+		{"AuthRequests", testAuthRequests},
+		{"AuthCodes", testAuthCodes},
+		{"Grants", testGrants},
+		{"Consents", testConsents},
+		{"SigningKeys", testSigningKeys},
+		{"DeleteExpired", testDeleteExpired},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel()
+			g.run(t, open)
+		})
+	}
+}
+
+// testCase is one named check against a fresh store.
+type testCase struct {
+	name string
+	run  func(t *testing.T, s storage.Store)
+}
+
+// runCases runs each case as a parallel subtest on its own store.
+func runCases(t *testing.T, open OpenFunc, cases []testCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open(t))
+		})
+	}
+}
+
+func testPing(t *testing.T, open OpenFunc) {
+	runCases(t, open, []testCase{
+		{"reachable", func(t *testing.T, s storage.Store) {
+			if err := s.Ping(t.Context()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+		}},
+	})
+}
+
+// t0 is the suite's reference time. It has nanoseconds, which storage must
+// truncate to microseconds, and a zone that is not UTC, which storage must
+// convert, so that every round-trip checks both.
+func t0() time.Time {
+	return time.Date(2031, time.May, 6, 7, 8, 9, 123456789, time.FixedZone("UTC+5:30", 5*3600+30*60))
+}
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
+
+// hash stands in for the SHA-256 hashes callers store.
+func hash(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// must fails the test at once if err is not nil.
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantErr fails the test unless errors.Is(err, target).
+func wantErr(t *testing.T, err, target error, what string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+// assertEqual fails the test if got and want differ under the storage
+// round-trip rules (see diff).
+func assertEqual(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if d := diff(got, want); d != "" {
+		t.Errorf("%s: got != want:\n%s", what, d)
+	}
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// diff compares got (read back from storage) with want (what was written)
+// the way package storage promises round-trips: times equal want truncated
+// to the microsecond and come back in UTC; nil and empty slices are equal;
+// nil and non-nil pointers are not. It returns "" if they match, otherwise
+// one line per difference.
+func diff(got, want any) string {
+	var out []string
+	walk(&out, "", reflect.ValueOf(got), reflect.ValueOf(want))
+	return strings.Join(out, "\n")
+}
+
+func walk(out *[]string, path string, g, w reflect.Value) {
+	if g.Type() != w.Type() {
+		*out = append(*out, fmt.Sprintf("%s: got type %s, want %s", path, g.Type(), w.Type()))
+		return
+	}
+	if g.Type() == timeType {
+		gt := g.Interface().(time.Time)
+		wt := w.Interface().(time.Time).Truncate(time.Microsecond)
+		if !gt.Equal(wt) {
+			*out = append(*out, fmt.Sprintf("%s: got %s, want %s", path,
+				gt.Format(time.RFC3339Nano), wt.UTC().Format(time.RFC3339Nano)))
+		}
+		if gt.Location() != time.UTC {
+			*out = append(*out, fmt.Sprintf("%s: got zone %s, want UTC", path, gt.Location()))
+		}
+		return
+	}
+	switch g.Kind() {
+	case reflect.Pointer:
+		switch {
+		case g.IsNil() && w.IsNil():
+		case g.IsNil():
+			*out = append(*out, fmt.Sprintf("%s: got nil, want %v", path, w.Elem()))
+		case w.IsNil():
+			*out = append(*out, fmt.Sprintf("%s: got %v, want nil", path, g.Elem()))
+		default:
+			walk(out, path, g.Elem(), w.Elem())
+		}
+	case reflect.Slice:
+		if g.Len() != w.Len() {
+			*out = append(*out, fmt.Sprintf("%s: got %v (len %d), want %v (len %d)", path, g, g.Len(), w, w.Len()))
+			return
+		}
+		for i := range g.Len() {
+			walk(out, fmt.Sprintf("%s[%d]", path, i), g.Index(i), w.Index(i))
+		}
+	case reflect.Struct:
+		for i := range g.NumField() {
+			if !g.Type().Field(i).IsExported() {
+				continue
+			}
+			walk(out, path+"."+g.Type().Field(i).Name, g.Field(i), w.Field(i))
+		}
+	default:
+		if !reflect.DeepEqual(g.Interface(), w.Interface()) {
+			*out = append(*out, fmt.Sprintf("%s: got %#v, want %#v", path, g.Interface(), w.Interface()))
+		}
+	}
+}
+
+// hammer calls f(i) from n goroutines released at the same moment, and
+// returns each call's error by i.
+func hammer(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// checkOneWinner fails the test unless exactly one of errs is nil and every
+// other one is loser. It returns the winner's index.
+func checkOneWinner(t *testing.T, errs []error, loser error) int {
+	t.Helper()
+	winner := -1
+	var wins int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+			winner = i
+		case !errors.Is(err, loser):
+			t.Errorf("call %d: got error %v, want nil or %v", i, err, loser)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent calls succeeded, want exactly 1", wins, len(errs))
+	}
+	return winner
+}
+
+// Fixtures. Every field is set to something distinguishable, so a column
+// that is dropped, swapped or mis-scanned shows up in a round-trip.
+
+func fullUser(id, email string) storage.User {
+	return storage.User{
+		ID:            id,
+		Email:         email,
+		EmailVerified: true,
+		Name:          "Ada " + id,
+		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$" + id,
+		Disabled:      true,
+		CreatedAt:     t0(),
+		UpdatedAt:     t0().Add(time.Hour + 1),
+	}
+}
+
+func fullClient(id string) storage.Client {
+	return storage.Client{
+		ID:         id,
+		SecretHash: hash("secret of " + id),
+		Metadata: storage.ClientMetadata{
+			ClientName:              "App " + id,
+			RedirectURIs:            []string{"https://" + id + ".example/cb", "http://127.0.0.1/cb"},
+			PostLogoutRedirectURIs:  []string{"https://" + id + ".example/bye"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic",
+			Scope:                   "openid email offline_access",
+			ApplicationType:         "web",
+			ClientURI:               "https://" + id + ".example/",
+			LogoURI:                 "https://" + id + ".example/logo.png",
+			PolicyURI:               "https://" + id + ".example/policy",
+			TosURI:                  "https://" + id + ".example/tos",
+			Contacts:                []string{"ops@" + id + ".example"},
+			SkipConsent:             true,
+		},
+		CreatedAt: t0(),
+		UpdatedAt: t0().Add(2*time.Hour + 3),
+	}
+}
+
+func fullSession(id, secret, userID string) storage.Session {
+	return storage.Session{
+		ID:         id,
+		SecretHash: hash(secret),
+		UserID:     userID,
+		AuthTime:   t0().Add(-time.Minute - 7),
+		AMR:        []string{"pwd", "otp"},
+		IP:         "2001:db8::1",
+		UserAgent:  "Mozilla/5.0 (" + id + ")",
+		CreatedAt:  t0(),
+		LastSeenAt: t0().Add(time.Second + 9),
+		ExpiresAt:  t0().Add(7 * 24 * time.Hour),
+	}
+}
+
+func fullAuthRequest(id, clientID string) storage.AuthRequest {
+	return storage.AuthRequest{
+		IDHash:              hash(id),
+		ClientID:            clientID,
+		RedirectURI:         "https://" + clientID + ".example/cb",
+		Scopes:              []string{"openid", "profile", "email"},
+		State:               "state-" + id,
+		Nonce:               "nonce-" + id,
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		Prompt:              []string{"login", "consent"},
+		MaxAge:              ptr(300),
+		LoginHint:           "ada@example.com",
+		UILocales:           "zh-Hans en",
+		SessionID:           "sid-" + id,
+		LoginAt:             ptr(t0().Add(30*time.Second + 5)),
+		CreatedAt:           t0(),
+		ExpiresAt:           t0().Add(10 * time.Minute),
+	}
+}
+
+func fullAuthCode(code, clientID, userID, grantID string) storage.AuthCode {
+	return storage.AuthCode{
+		CodeHash:            hash(code),
+		ClientID:            clientID,
+		UserID:              userID,
+		SessionID:           "sid-" + code,
+		GrantID:             grantID,
+		RedirectURI:         "https://" + clientID + ".example/cb",
+		Scopes:              []string{"openid", "offline_access"},
+		Nonce:               "nonce-" + code,
+		CodeChallenge:       "challenge-" + code,
+		CodeChallengeMethod: "S256",
+		AuthTime:            t0().Add(-2*time.Minute - 11),
+		AMR:                 []string{"pwd"},
+		CreatedAt:           t0(),
+		ExpiresAt:           t0().Add(time.Minute),
+	}
+}
+
+// grantFor is the grant a token endpoint would create when redeeming c.
+func grantFor(c storage.AuthCode) storage.Grant {
+	return storage.Grant{
+		ID:        c.GrantID,
+		UserID:    c.UserID,
+		ClientID:  c.ClientID,
+		SessionID: c.SessionID,
+		Scopes:    c.Scopes,
+		CreatedAt: t0().Add(5*time.Second + 13),
+	}
+}
+
+// seed creates the user "u1" and the client "c1" that other rows refer to.
+func seed(t *testing.T, s storage.Store) {
+	t.Helper()
+	must(t, s.CreateUser(t.Context(), fullUser("u1", "u1@example.com")), "CreateUser")
+	must(t, s.CreateClient(t.Context(), fullClient("c1")), "CreateClient")
+}

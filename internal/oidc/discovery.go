@@ -1,0 +1,99 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathAuthorize = "/authorize"
+	PathToken     = "/token"
+	PathUserinfo  = "/userinfo"
+	PathJWKS      = "/jwks"
+	PathLogin     = "/login"
+	PathConsent   = "/consent"
+)
+
+// discoveryDoc is the OpenID Provider metadata (OIDC Discovery 1.0 §3),
+// which is also RFC 8414 authorization server metadata. Only what is
+// implemented is advertised.
+type discoveryDoc struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	UILocalesSupported                []string `json:"ui_locales_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (p *Provider) buildDiscovery() ([]byte, error) {
+	d := discoveryDoc{
+		Issuer:                            p.cfg.Issuer,
+		AuthorizationEndpoint:             p.endpoint(PathAuthorize),
+		TokenEndpoint:                     p.endpoint(PathToken),
+		UserinfoEndpoint:                  p.endpoint(PathUserinfo),
+		JWKSURI:                           p.endpoint(PathJWKS),
+		ScopesSupported:                   advertisedScopes(),
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{"authorization_code"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{p.cfg.IDTokenAlg},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
+			"at_hash", "sid", "amr", "name", "email", "email_verified"},
+		PromptValuesSupported:             []string{"none", "login", "consent"},
+		UILocalesSupported:                []string{"en", "zh-Hans"},
+		AuthorizationResponseISSSupported: true,
+	}
+	return json.MarshalIndent(d, "", "  ")
+}
+
+// advertisedScopes is what discovery lists. offline_access is accepted and
+// recorded on the grant, but refresh tokens are not issued yet, so it is
+// not advertised: a client reading discovery must not expect one.
+func advertisedScopes() []string { return []string{"openid", "profile", "email"} }
+
+// HandleDiscovery serves the provider metadata. It is public, cacheable and
+// readable from browsers (CORS), like the JWKS.
+func (p *Provider) HandleDiscovery(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(p.discovery)
+}
+
+// HandleJWKS serves the public signing keys from memory with an ETag, so
+// resource servers can revalidate cheaply.
+func (p *Provider) HandleJWKS(w http.ResponseWriter, r *http.Request) {
+	body, etag := p.deps.Keys.JWKS()
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(p.deps.Keys.JWKSMaxAge().Seconds())))
+	h.Set("ETag", etag)
+	h.Set("Access-Control-Allow-Origin", "*")
+	if match := r.Header.Get("If-None-Match"); match != "" && match == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,118 @@
+package oidc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/internal/oauth"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+)
+
+// userinfoResponse is the UserInfo response (OIDC Core §5.3.2).
+type userinfoResponse struct {
+	Subject       string `json:"sub"`
+	Name          string `json:"name,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+}
+
+// HandleUserinfo is the UserInfo endpoint (OIDC Core §5.3), GET and POST.
+// The access token must come in the Authorization header: tokens in the
+// query string end up in logs and Referer headers (RFC 6750 §2.3, RFC
+// 9700 §4.3.2), so they are refused, and so are form-body tokens.
+func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.URL.Query().Has("access_token") {
+		writeBearerError(w, oauth.InvalidRequest("send the access token in the Authorization header, not the query string"))
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		if err := r.ParseForm(); err == nil && r.PostForm.Has("access_token") {
+			writeBearerError(w, oauth.InvalidRequest("send the access token in the Authorization header"))
+			return
+		}
+	}
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		// RFC 6750 §3.1: no credentials, so no error code.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		oauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "an access token is required"})
+		return
+	}
+	claims, e := p.deps.OAuth.ValidateAccessToken(token)
+	if e != nil {
+		writeBearerError(w, e)
+		return
+	}
+	// The grant check makes revocation (a replayed code, and later logout
+	// and user disabling) take effect here at once.
+	grant, err := p.deps.Store.GetGrant(ctx, claims.GrantID())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeBearerError(w, oauth.InvalidToken("the access token has been revoked"))
+		return
+	case err != nil:
+		p.bearerUnavailable(w, r, err)
+		return
+	case grant.RevokedAt != nil || grant.ClientID != claims.ClientID || grant.UserID != claims.Subject:
+		writeBearerError(w, oauth.InvalidToken("the access token has been revoked"))
+		return
+	}
+	scopes := strings.Fields(claims.Scope)
+	if !oauth.HasScope(scopes, "openid") {
+		writeBearerError(w, oauth.InsufficientScope("the openid scope is required"))
+		return
+	}
+	user, err := p.deps.Store.GetUser(ctx, claims.Subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled):
+		writeBearerError(w, oauth.InvalidToken("the user can no longer sign in"))
+		return
+	case err != nil:
+		p.bearerUnavailable(w, r, err)
+		return
+	}
+	resp := userinfoResponse{Subject: user.ID}
+	addProfileClaims(&resp.Name, &resp.Email, &resp.EmailVerified, user, scopes)
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// addProfileClaims fills the standard claims the scopes ask for (OIDC
+// Core §5.4).
+func addProfileClaims(name, email *string, emailVerified **bool, u storage.User, scopes []string) {
+	if oauth.HasScope(scopes, "profile") {
+		*name = u.Name
+	}
+	if oauth.HasScope(scopes, "email") {
+		*email = u.Email
+		v := u.EmailVerified
+		*emailVerified = &v
+	}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header
+// (RFC 6750 §2.1; the scheme is case-insensitive).
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(prefix):])
+	return t, t != ""
+}
+
+// writeBearerError answers per RFC 6750 §3 with a WWW-Authenticate
+// challenge naming the error.
+func writeBearerError(w http.ResponseWriter, e *oauth.Error) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q, error_description=%q`, e.Code, e.Description))
+	oauth.WriteJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+func (p *Provider) bearerUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	p.deps.Logger.ErrorContext(r.Context(), "userinfo failed", "error", err)
+	oauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+}

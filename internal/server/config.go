@@ -1,0 +1,90 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/internal/oidc"
+)
+
+// Config is everything the server needs to know. Zero durations take the
+// defaults documented on each field.
+type Config struct {
+	// Issuer is the public base URL (https, or http for localhost).
+	Issuer string
+	// Listen is the address to listen on, host:port.
+	Listen string
+	// AccessTokenTTL (default 10m), IDTokenTTL (default 10m) and CodeTTL
+	// (default 60s) are token lifetimes.
+	AccessTokenTTL time.Duration
+	IDTokenTTL     time.Duration
+	CodeTTL        time.Duration
+	// SessionIdleTimeout (default 24h) and SessionAbsoluteTimeout (default
+	// 7 days) end login sessions.
+	SessionIdleTimeout     time.Duration
+	SessionAbsoluteTimeout time.Duration
+	// KeyRefreshInterval is how often signing keys are reloaded from the
+	// database (default 1s).
+	KeyRefreshInterval time.Duration
+	// ShutdownTimeout bounds the graceful shutdown (default 15s).
+	ShutdownTimeout time.Duration
+}
+
+// ConfigError names the setting that is wrong. cmd/idp maps Setting to its
+// flag and environment variable.
+type ConfigError struct {
+	Setting string // e.g. "issuer"
+	Message string
+}
+
+func (e ConfigError) Error() string { return e.Setting + ": " + e.Message }
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() []ConfigError {
+	var errs []ConfigError
+	add := func(setting, format string, args ...any) {
+		errs = append(errs, ConfigError{Setting: setting, Message: fmt.Sprintf(format, args...)})
+	}
+	if c.Issuer == "" {
+		add("issuer", "is required")
+	} else if _, err := oidc.ParseIssuer(c.Issuer); err != nil {
+		add("issuer", "%v", err)
+	}
+	if c.Listen == "" {
+		add("listen", "is required")
+	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		add("listen", "%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Listen)
+	}
+	durations := []struct {
+		setting string
+		v       time.Duration
+		max     time.Duration
+	}{
+		{"access-token-ttl", c.AccessTokenTTL, 24 * time.Hour},
+		{"id-token-ttl", c.IDTokenTTL, 24 * time.Hour},
+		{"code-ttl", c.CodeTTL, 10 * time.Minute}, // RFC 6749 §4.1.2: 10 minutes at most
+		{"session-idle-timeout", c.SessionIdleTimeout, 365 * 24 * time.Hour},
+		{"session-absolute-timeout", c.SessionAbsoluteTimeout, 365 * 24 * time.Hour},
+		{"key-refresh-interval", c.KeyRefreshInterval, time.Hour},
+		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
+	}
+	for _, d := range durations {
+		if d.v < 0 {
+			add(d.setting, "must not be negative")
+		} else if d.v > d.max {
+			add(d.setting, "must be at most %v", d.max)
+		}
+	}
+	if c.SessionIdleTimeout > 0 && c.SessionAbsoluteTimeout > 0 && c.SessionIdleTimeout > c.SessionAbsoluteTimeout {
+		add("session-idle-timeout", "must not exceed session-absolute-timeout")
+	}
+	return errs
+}
+
+func (c Config) withDefaults() Config {
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	return c
+}

@@ -1,0 +1,274 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/internal/keys"
+	"github.com/gatehouse-idp/gatehouse/internal/oauth"
+	"github.com/gatehouse-idp/gatehouse/internal/oidc"
+	"github.com/gatehouse-idp/gatehouse/internal/session"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/ui"
+	"github.com/gatehouse-idp/gatehouse/internal/users"
+)
+
+// Deps are the server's injected collaborators.
+type Deps struct {
+	Store  storage.Store
+	KEK    keys.KEK
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
+}
+
+// Server is an assembled Gatehouse.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	keys     *keys.Manager
+	provider *oidc.Provider
+	handler  http.Handler
+}
+
+// New builds a server. It loads (or, on first start, creates) the signing
+// keys, so the store must be migrated.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration: %w", errors.Join(toErrors(errs)...))
+	}
+	cfg = cfg.withDefaults()
+	if deps.Store == nil {
+		return nil, errors.New("server: store is required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Rand == nil {
+		deps.Rand = rand.Reader
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	issuer, err := oidc.ParseIssuer(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	secure := issuer.Scheme == "https"
+
+	km := keys.NewManager(deps.Store, deps.KEK, keys.Options{
+		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, RefreshInterval: cfg.KeyRefreshInterval,
+	})
+	if err := km.Init(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	renderer, err := ui.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("load templates: %w", err)
+	}
+	renderer.Logger = deps.Logger
+	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL}
+	oauthSrv, err := oauth.NewServer(oauth.Config{
+		Issuer: cfg.Issuer, AccessTokenTTL: cfg.AccessTokenTTL, CodeTTL: cfg.CodeTTL,
+	}, oauth.Deps{
+		Store: deps.Store, Signer: km, Verifier: km, IDTokens: oidc.NewIDTokens(oidcCfg, km, deps.Now),
+		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	provider, err := oidc.New(oidcCfg, oidc.Deps{
+		Store: deps.Store,
+		Keys:  km,
+		OAuth: oauthSrv,
+		Sessions: session.NewManager(deps.Store, session.Config{
+			Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+		}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
+		Users:    users.New(deps.Store, users.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
+		Renderer: renderer,
+		CSRF:     ui.CSRF{Secure: secure, Rand: deps.Rand},
+		Now:      deps.Now,
+		Rand:     deps.Rand,
+		Logger:   deps.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, keys: km, provider: provider}
+	s.handler = s.routes(oauthSrv, secure)
+	return s, nil
+}
+
+func toErrors(errs []ConfigError) []error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return out
+}
+
+// Handler is the complete HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Keys exposes the key manager (for tests and readiness).
+func (s *Server) Keys() *keys.Manager { return s.keys }
+
+// routes mounts every endpoint under the issuer's path.
+func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
+	p := s.provider
+	r := chi.NewRouter()
+	r.Use(recoverer(s.deps.Logger), accessLog(s.deps.Logger), securityHeaders(secure))
+
+	api := chi.NewRouter()
+	api.Get(oidc.PathDiscovery, p.HandleDiscovery)
+	api.Get(oidc.PathJWKS, p.HandleJWKS)
+	// The authorize endpoint deliberately gets no CORS headers: it is a
+	// browser navigation, never an XHR target.
+	api.Get(oidc.PathAuthorize, p.HandleAuthorize)
+	api.Post(oidc.PathAuthorize, p.HandleAuthorize)
+	// Token and userinfo use no cookies, so allowing any origin (without
+	// credentials) lets browser apps with PKCE use them safely.
+	api.With(cors).Post(oidc.PathToken, oauthSrv.HandleToken)
+	api.With(cors).Options(oidc.PathToken, noContent)
+	api.With(cors).Get(oidc.PathUserinfo, p.HandleUserinfo)
+	api.With(cors).Post(oidc.PathUserinfo, p.HandleUserinfo)
+	api.With(cors).Options(oidc.PathUserinfo, noContent)
+
+	// Forms: token-based CSRF in the handlers, plus the browser's own
+	// Sec-Fetch-Site/Origin signals refusing cross-origin posts outright.
+	forms := http.NewCrossOriginProtection()
+	api.Get(oidc.PathLogin, p.HandleLoginPage)
+	api.With(forms.Handler).Post(oidc.PathLogin, p.HandleLogin)
+	api.Get(oidc.PathConsent, p.HandleConsentPage)
+	api.With(forms.Handler).Post(oidc.PathConsent, p.HandleConsent)
+	api.Get("/", p.HandleHome)
+	api.Handle("/static/*", http.StripPrefix(p.BasePath()+"/static", ui.StaticHandler()))
+	api.Get("/healthz", s.handleHealthz)
+	api.Get("/readyz", s.handleReadyz)
+
+	base := p.BasePath()
+	if base == "" {
+		r.Mount("/", api)
+	} else {
+		r.Mount(base, api)
+	}
+	// RFC 8414 §3: the metadata lives at /.well-known/oauth-authorization-server
+	// with the issuer's path appended.
+	r.Get("/.well-known/oauth-authorization-server"+base, p.HandleDiscovery)
+	return r
+}
+
+func noContent(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// handleReadyz is ready when the database answers and a signing key is
+// loaded.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := s.deps.Store.Ping(ctx); err != nil {
+		problems = append(problems, "database unreachable")
+		s.deps.Logger.WarnContext(ctx, "readiness: database", slog.Any("error", err))
+	}
+	if !s.keys.Ready() {
+		problems = append(problems, "no signing key loaded")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, strings.Join(problems, "\n")+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Run serves on cfg.Listen until ctx is cancelled, then shuts down
+// gracefully: it stops accepting, lets in-flight requests finish within
+// ShutdownTimeout and stops the background loops. ready, if non-nil, is
+// called with the bound address once the listener is open.
+func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln, ready)
+}
+
+// Serve is Run on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.keys.Run(bg) })
+	wg.Go(func() { s.janitor(bg) })
+	defer func() { stopBG(); wg.Wait() }()
+
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.deps.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.deps.Logger.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// janitor deletes rows that can never be used again. Used authorization
+// codes are kept an hour past expiry so that a late replay is still
+// recognised as one (and revokes what the code issued).
+func (s *Server) janitor(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.deps.Store.DeleteExpired(ctx, s.deps.Now().Add(-time.Hour))
+			if err != nil {
+				s.deps.Logger.WarnContext(ctx, "delete expired rows", slog.Any("error", err))
+			} else if n > 0 {
+				s.deps.Logger.InfoContext(ctx, "deleted expired rows", slog.Int64("rows", n))
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,7 +313,7 @@ func (m *Manager) apply(ctx context.Context, all []storage.SigningKey) error {
 	m.opts.Logger.InfoContext(ctx, "signing keys loaded",
 		"published", len(next.published),
 		slog.Group("active", activeKIDs...),
-		"jwks_etag", next.etag)
+		"jwks_etag", strings.Trim(next.etag, `"`))
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -162,7 +163,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			// tells whose redemption was written.
 			at := func(i int) time.Time { return t0().Add(time.Duration(i+1) * time.Millisecond) }
 			got := make([]storage.AuthCode, 50)
-			errs := hammer(50, func(i int) error {
+			errs := hammer(t, 50, func(ctx context.Context, i int) error {
 				var err error
 				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g)
 				return err

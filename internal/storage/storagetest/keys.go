@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func testSigningKeys(t *testing.T, open OpenFunc) {
 			for i := range keys {
 				keys[i] = key(fmt.Sprintf("k%02d", i), "RS256", storage.KeyActive)
 			}
-			errs := hammer(len(keys), func(i int) error { return s.CreateSigningKey(ctx, keys[i]) })
+			errs := hammer(t, len(keys), func(ctx context.Context, i int) error { return s.CreateSigningKey(ctx, keys[i]) })
 			winner := checkOneWinner(t, errs, storage.ErrAlreadyExists)
 			got, err := s.ListSigningKeys(ctx)
 			must(t, err, "ListSigningKeys")

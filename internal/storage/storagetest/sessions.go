@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -264,7 +265,7 @@ func testAuthRequests(t *testing.T, open OpenFunc) {
 			r := fullAuthRequest("r1", "c1")
 			must(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
 			got := make([]storage.AuthRequest, 50)
-			errs := hammer(50, func(i int) error {
+			errs := hammer(t, 50, func(ctx context.Context, i int) error {
 				var err error
 				got[i], err = s.ConsumeAuthRequest(ctx, r.IDHash, t0())
 				return err

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -174,16 +175,23 @@ func walk(out *[]string, path string, g, w reflect.Value) {
 	}
 }
 
-// hammer calls f(i) from n goroutines released at the same moment, and
-// returns each call's error by i.
-func hammer(n int, f func(i int) error) []error {
+// hammerTimeout bounds a hammer: a backend that deadlocks under
+// concurrency (say, a transaction waiting for a second connection from an
+// exhausted pool) fails the test instead of hanging it.
+const hammerTimeout = 30 * time.Second
+
+// hammer calls f(ctx, i) from n goroutines released at the same moment,
+// and returns each call's error by i.
+func hammer(t *testing.T, n int, f func(ctx context.Context, i int) error) []error {
+	ctx, cancel := context.WithTimeout(t.Context(), hammerTimeout)
+	defer cancel()
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = f(i)
+			errs[i] = f(ctx, i)
 		})
 	}
 	close(start)

@@ -16,9 +16,11 @@ import (
 // Options are the Service's dependencies. Zero values are replaced by
 // defaults.
 type Options struct {
-	Now    func() time.Time // default time.Now
-	Rand   io.Reader        // default crypto/rand.Reader
-	Logger *slog.Logger     // default: discards
+	Now func() time.Time // default time.Now
+	// Rand supplies client ids and secrets; it must be safe for
+	// concurrent use if the Service is. Default crypto/rand.Reader.
+	Rand   io.Reader
+	Logger *slog.Logger // default: discards
 }
 
 func (o Options) withDefaults() Options {

@@ -47,7 +47,12 @@ const (
 // be used: not argon2id, not PHC format, or parameters out of bounds.
 var ErrMalformedHash = errors.New("users: malformed password hash")
 
-func (p Argon2Params) validate() error {
+// Validate reports whether p is within the bounds this package accepts for
+// new hashes and stored ones (at most 1 GiB of memory, 32 passes, 64
+// threads; salts of 8 to 64 bytes, keys of 16 to 64), so that a
+// configuration can be checked at start-up rather than at the first
+// sign-in.
+func (p Argon2Params) Validate() error {
 	switch {
 	case p.Time < 1 || p.Time > maxTime:
 		return fmt.Errorf("time cost t=%d outside [1, %d]", p.Time, maxTime)
@@ -85,7 +90,7 @@ var b64 = base64.RawStdEncoding.Strict()
 // The password is NFKC-normalized first (see VerifyPassword). Length limits
 // are the caller's business (Service.Create enforces them).
 func HashPassword(password string, p Argon2Params, r io.Reader) (string, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	salt := make([]byte, p.SaltLen)
@@ -167,7 +172,7 @@ func decodeHash(encoded string) (p Argon2Params, salt, key []byte, err error) {
 		SaltLen: uint32(len(salt)),
 		KeyLen:  uint32(len(key)),
 	}
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	return p, salt, key, nil

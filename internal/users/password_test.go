@@ -92,6 +92,9 @@ func TestHashPasswordParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.p.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate(%+v) = %v, want ok=%v", tt.p, err, tt.ok)
+			}
 			h, err := users.HashPassword("password1", tt.p, seeded(1))
 			if (err == nil) != tt.ok {
 				t.Fatalf("HashPassword(%+v) error = %v, want ok=%v", tt.p, err, tt.ok)

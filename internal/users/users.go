@@ -51,10 +51,15 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 // Options are the Service's dependencies. Zero values are replaced by
 // defaults.
 type Options struct {
-	Now    func() time.Time // default time.Now
-	Rand   io.Reader        // default crypto/rand.Reader
-	Logger *slog.Logger     // default: discards
-	Params Argon2Params     // for new hashes; default DefaultArgon2Params()
+	Now func() time.Time // default time.Now
+	// Rand supplies ids and salts; it must be safe for concurrent use if
+	// the Service is. Default crypto/rand.Reader.
+	Rand   io.Reader
+	Logger *slog.Logger // default: discards
+	// Params are the argon2id parameters for new hashes (and for the
+	// dummy hash that unknown emails are checked against); default
+	// DefaultArgon2Params(). Check them with Argon2Params.Validate.
+	Params Argon2Params
 }
 
 func (o Options) withDefaults() Options {

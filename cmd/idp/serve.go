@@ -120,7 +120,7 @@ func loadKEK(fromEnv, file string) (keys.KEK, error) {
 	case fromEnv != "":
 		k, err := keys.ParseKEK(fromEnv)
 		if err != nil {
-			return keys.KEK{}, fmt.Errorf("IDP_KEY_ENCRYPTION_KEY: %v (want 32 random bytes, standard base64: openssl rand -base64 32)", err)
+			return keys.KEK{}, fmt.Errorf("IDP_KEY_ENCRYPTION_KEY: %v", err)
 		}
 		return k, nil
 	case file != "":

@@ -153,7 +153,9 @@ func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	api.Get(oidc.PathConsent, p.HandleConsentPage)
 	api.With(forms.Handler).Post(oidc.PathConsent, p.HandleConsent)
 	api.Get("/", p.HandleHome)
-	api.Handle("/static/*", http.StripPrefix(p.BasePath()+"/static", ui.StaticHandler()))
+	// ui.StaticHandler serves paths under /static/ itself; only the
+	// issuer's path (chi does not strip it on Mount) has to go.
+	api.Handle("/static/*", http.StripPrefix(p.BasePath(), ui.StaticHandler()))
 	api.Get("/healthz", s.handleHealthz)
 	api.Get("/readyz", s.handleReadyz)
 

@@ -178,6 +178,16 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				Scope:                   "openid offline_access",
 				ApplicationType:         "native",
 			}},
+			// RFC 8252 §8.5: a native app cannot keep a secret, so it is
+			// public unless it asks otherwise.
+			{"native client defaults to public", `{"application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"]}`, storage.ClientMetadata{
+				RedirectURIs:            []string{"http://127.0.0.1/cb"},
+				GrantTypes:              []string{"authorization_code"},
+				ResponseTypes:           []string{"code"},
+				TokenEndpointAuthMethod: "none",
+				Scope:                   "openid profile email offline_access",
+				ApplicationType:         "native",
+			}},
 			// RFC 7591 §2.1: no authorization_code, so no default "code".
 			{"machine client", `{"grant_types": ["client_credentials"], "scope": "email"}`, storage.ClientMetadata{
 				GrantTypes:              []string{"client_credentials"},

@@ -131,9 +131,14 @@ func Validate(md storage.ClientMetadata) (storage.ClientMetadata, error) {
 	}
 
 	// RFC 7591 §2: token_endpoint_auth_method defaults to
-	// client_secret_basic.
+	// client_secret_basic. Native apps are the exception: RFC 8252 §8.5
+	// says a secret shipped inside an app is no secret, so they default to
+	// public (none), which makes PKCE mandatory for them.
 	if md.TokenEndpointAuthMethod == "" {
 		md.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
+		if md.ApplicationType == ApplicationTypeNative {
+			md.TokenEndpointAuthMethod = AuthMethodNone
+		}
 	}
 	if !slices.Contains(SupportedAuthMethods(), md.TokenEndpointAuthMethod) {
 		return md, invalidMetadata("token_endpoint_auth_method %q is not supported (want one of %q)",

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -301,4 +302,20 @@ type SigningKey struct {
 	CreatedAt           time.Time
 	ActivatedAt         *time.Time
 	RetiredAt           *time.Time
+}
+
+// LogValue keeps the password hash out of logs: a user logs as its id,
+// email and whether it is disabled.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", u.ID), slog.String("email", u.Email), slog.Bool("disabled", u.Disabled))
+}
+
+// LogValue keeps the secret hash out of logs.
+func (c Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", c.ID), slog.String("client_name", c.Metadata.ClientName))
+}
+
+// LogValue keeps the cookie secret's hash out of logs.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("sid", s.ID), slog.String("user_id", s.UserID))
 }

@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
+	"github.com/gatehouse-idp/gatehouse/internal/storage/sqlitetest"
 )
 
 const (
@@ -17,8 +21,19 @@ const (
 // TestConfidentialClientCodeFlow walks the whole authorization code flow
 // for a confidential client: sign-in page, consent page, code, token
 // exchange with x/oauth2, ID token verification with go-oidc, userinfo.
+//
+// It runs on both backends: Postgres in production, SQLite for idp dev.
 func TestConfidentialClientCodeFlow(t *testing.T) {
-	s := newTestServer(t)
+	backends := map[string]func(testing.TB) storage.Store{
+		"postgres": func(t testing.TB) storage.Store { return pgtest.NewStore(t) },
+		"sqlite":   func(t testing.TB) storage.Store { return sqlitetest.NewStore(t) },
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) { testConfidentialClientCodeFlow(t, newTestServerOn(t, open(t))) })
+	}
+}
+
+func testConfidentialClientCodeFlow(t *testing.T, s *testServer) {
 	user := s.createUser(t, "ada@example.com", testPassword)
 	id, secret := s.registerClient(t, `{"client_name":"Ledger","redirect_uris":["`+appCallback+`"]}`)
 	rp := newRP(t, s, id, secret, appCallback)

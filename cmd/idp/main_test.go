@@ -380,6 +380,19 @@ func TestServeOnPostgres(t *testing.T) {
 	if reg.code != 0 {
 		t.Fatalf("clients create via IDP_DATABASE_URL: %d %s", reg.code, reg.stderr)
 	}
+	var r struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal([]byte(reg.stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	authorize := issuer + "/authorize?" + url.Values{
+		"client_id": {r.ClientID}, "redirect_uri": {"https://pg.example/cb"},
+		"response_type": {"code"}, "scope": {"openid"},
+	}.Encode()
+	if code := getStatus(t, authorize); code != http.StatusFound {
+		t.Errorf("authorize for a client the CLI just created: %d, want 302 to sign-in", code)
+	}
 }
 
 func getStatus(t *testing.T, u string) int {

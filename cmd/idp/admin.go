@@ -30,7 +30,7 @@ func runMigrate(ctx context.Context, e env) error {
 		return err
 	}
 	if err := parseFlags(fs, rest, e.getenv); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	db, _, err := sf.open(ctx)
 	if err != nil {
@@ -103,7 +103,7 @@ func runUsers(ctx context.Context, e env) error {
 		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	}
 	if err := parseFlags(fs, rest, e.getenv); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	if sub == "create" {
 		if email == "" {
@@ -192,7 +192,7 @@ func runClients(ctx context.Context, e env) error {
 		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	}
 	if err := parseFlags(fs, rest, e.getenv); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	if sub == "delete" && fs.NArg() != 1 {
 		return usagef("usage: idp clients delete CLIENT_ID")

@@ -20,10 +20,25 @@ func settingName(flagName string) string {
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
+// Its help names the environment variable of every flag.
 func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage of %s:\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintln(out, "\nEvery flag can also be set with an environment variable: --data-dir is IDP_DATA_DIR.")
+	}
 	return fs
+}
+
+// flagError turns a flag parsing error into a usage error, except a
+// request for help, which is not an error.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err.Error()}
 }
 
 // parseFlags parses args, then fills every flag not given on the command

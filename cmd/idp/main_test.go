@@ -418,3 +418,28 @@ func getJSON(t *testing.T, u string, v any) {
 		t.Fatalf("GET %s: decode: %v", u, err)
 	}
 }
+
+func TestHelpAndUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{[]string{"serve", "-h"}, 0, "IDP_"},
+		{[]string{"dev", "--help"}, 0, "-data-dir"},
+		{[]string{"users", "create", "-h"}, 0, "-password-stdin"},
+		{[]string{"help"}, 0, "idp serve"},
+		{nil, 2, "Usage"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"users"}, 2, "expected one of: create, list"},
+		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := idp(t, "", nil, tt.args...)
+			if r.code != tt.wantCode || !strings.Contains(r.stdout+r.stderr, tt.wantOut) {
+				t.Errorf("exit %d, output %q; want exit %d and %q", r.code, r.stdout+r.stderr, tt.wantCode, tt.wantOut)
+			}
+		})
+	}
+}

@@ -83,7 +83,7 @@ func runServe(ctx context.Context, e env) error {
 	fs.StringVar(&databaseURL, "database-url", "", "Postgres URL, e.g. postgres://gatehouse:secret@db:5432/gatehouse (required)")
 	fs.StringVar(&kekFile, "key-encryption-key-file", "", "file holding the key-encryption key (alternative to IDP_KEY_ENCRYPTION_KEY)")
 	if err := parseFlags(fs, e.args, e.getenv); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	problems := sf.validate()
 	if databaseURL == "" {
@@ -161,7 +161,7 @@ func runDev(ctx context.Context, e env) error {
 	var dataDir string
 	fs.StringVar(&dataDir, "data-dir", defaultDataDir, "data directory for the SQLite database and the key-encryption key")
 	if err := parseFlags(fs, e.args, e.getenv); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	if sf.cfg.Issuer == "" {
 		// Derive the issuer from the listen port, so that
@@ -218,9 +218,11 @@ Next steps, in another terminal (go run ./cmd/idp works in place of idp):
   2. Register an app (a confidential web client):
        echo '{"client_name":"My App","redirect_uris":["http://127.0.0.1:9000/callback"]}' | idp clients create%s
 
-  3. Point any OpenID Connect library at the issuer %s
-     with the client_id and client_secret printed in step 2.
+  3. Sign in through it with the example app (x/oauth2 + go-oidc), then open
+     http://127.0.0.1:9000/ in your browser:
+       go run ./examples/rp -issuer %s -client-id CLIENT_ID -client-secret CLIENT_SECRET
 
+Any OpenID Connect library works the same way: point it at %s.
 Stop with Ctrl-C.
-`, storeDesc, issuer, dd, dd, issuer)
+`, storeDesc, issuer, dd, dd, issuer, issuer)
 }

@@ -358,6 +358,12 @@ func ValidateRedirectURI(raw, applicationType string) error {
 	if u.User != nil {
 		return bad("must not contain user information (@ in the authority)")
 	}
+	// Matching at the authorize endpoint is exact (RFC 9700 §4.1.3), so a
+	// registered "HTTP://127.0.0.1/cb" would only ever match itself and
+	// miss the loopback port exception. Insist on the canonical spelling.
+	if !strings.HasPrefix(raw, u.Scheme+":") {
+		return bad("the scheme must be lower case")
+	}
 	switch u.Scheme { // url.Parse lower-cases the scheme
 	// Schemes that run code or read local data in the browser rather than
 	// navigate to a client (RFC 9700 §4.1.3; OWASP XSS).
@@ -396,8 +402,10 @@ func ValidateRedirectURI(raw, applicationType string) error {
 	return nil
 }
 
+// isLoopbackHost accepts the loopback names exactly as the redirect URI
+// matcher knows them: lower-case localhost, 127.0.0.1 and ::1.
 func isLoopbackHost(host string) bool {
-	return host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")
+	return host == "127.0.0.1" || host == "::1" || host == "localhost"
 }
 
 // checkURIChars returns why raw contains something RFC 3986 §2 does not

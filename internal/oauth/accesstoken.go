@@ -15,6 +15,10 @@ import (
 // AccessTokenType is the JWT typ of RFC 9068 access tokens.
 const AccessTokenType = "at+jwt"
 
+// maxClockSkew is how far in the future an iat may be: replicas' clocks
+// differ a little, never by minutes.
+const maxClockSkew = time.Minute
+
 // AccessTokenClaims are the claims of an RFC 9068 JWT access token. They
 // carry identifiers only, never personal data (DESIGN.md, "Tokens").
 type AccessTokenClaims struct {
@@ -89,6 +93,8 @@ func (s *Server) ValidateAccessToken(token string) (AccessTokenClaims, *Error) {
 		return AccessTokenClaims{}, InvalidToken("the access token is not meant for this resource")
 	case c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time()):
 		return AccessTokenClaims{}, InvalidToken("the access token has expired")
+	case c.IssuedAt != nil && c.IssuedAt.Time().After(now.Add(maxClockSkew)):
+		return AccessTokenClaims{}, InvalidToken("the access token was issued in the future")
 	case c.Subject == "" || c.ID == "":
 		return AccessTokenClaims{}, InvalidToken("the access token is malformed")
 	}

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -99,20 +98,20 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 		LoginHint:   v.Get("login_hint"),
 		UILocales:   v.Get("ui_locales"),
 	}
-	switch rt := v.Get("response_type"); rt {
+	switch v.Get("response_type") {
 	case "code":
 	case "":
 		return nil, InvalidRequest("response_type is missing")
 	default:
-		return nil, UnsupportedResponseType(fmt.Sprintf("response_type %q is not supported; use code", rt))
+		return nil, UnsupportedResponseType("response_type is not supported; use code")
 	}
 	if !containsString(c.Metadata.ResponseTypes, "code") || !containsString(c.Metadata.GrantTypes, "authorization_code") {
 		return nil, UnauthorizedClient("client is not registered for the authorization code flow")
 	}
-	switch rm := v.Get("response_mode"); rm {
+	switch v.Get("response_mode") {
 	case "", "query":
 	default:
-		return nil, InvalidRequest(fmt.Sprintf("response_mode %q is not supported; use query", rm))
+		return nil, InvalidRequest("response_mode is not supported; use query")
 	}
 
 	scopes := parseScope(v.Get("scope"))
@@ -128,7 +127,13 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 			return nil, InvalidScope("scope contains invalid characters")
 		}
 		if !HasScope(supportedScopes, s) || !HasScope(allowed, s) {
-			return nil, InvalidScope(fmt.Sprintf("scope %q is not allowed for this client", s))
+			// s is a valid scope-token, so it is safe in error_description
+			// (RFC 6749 §4.1.2.1 restricts its characters); long ones are
+			// not repeated back.
+			if len(s) > 64 {
+				return nil, InvalidScope("a requested scope is not allowed for this client")
+			}
+			return nil, InvalidScope("scope " + s + " is not allowed for this client")
 		}
 	}
 	req.Scopes = scopes
@@ -152,9 +157,14 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 		}
 	}
 
-	for _, p := range strings.Split(v.Get("prompt"), " ") {
+	prompts := parseScope(strings.Join(strings.Fields(v.Get("prompt")), " ")) // split, deduplicated
+	// OIDC Core §3.1.2.1: none with any other value is an error, whether
+	// or not we know the other value.
+	if containsString(prompts, PromptNone) && len(prompts) > 1 {
+		return nil, InvalidRequest("prompt=none cannot be combined with other prompt values")
+	}
+	for _, p := range prompts {
 		switch p {
-		case "":
 		case PromptNone, PromptLogin, PromptConsent:
 			if !HasScope(req.Prompt, p) {
 				req.Prompt = append(req.Prompt, p)
@@ -165,18 +175,32 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 			// values are ignored so newer clients keep working.
 		}
 	}
-	// OIDC Core §3.1.2.1: none with any other value is an error.
-	if req.HasPrompt(PromptNone) && len(req.Prompt) > 1 {
-		return nil, InvalidRequest("prompt=none cannot be combined with other prompt values")
-	}
 	if ma := v.Get("max_age"); ma != "" {
-		n, err := strconv.Atoi(ma)
-		if err != nil || n < 0 {
+		n, ok := parseMaxAge(ma)
+		if !ok {
 			return nil, InvalidRequest("max_age must be a non-negative integer")
 		}
 		req.MaxAge = &n
 	}
 	return req, nil
+}
+
+// maxMaxAge caps max_age at about 68 years: longer means "no limit", and a
+// cap keeps max_age*time.Second from overflowing.
+const maxMaxAge = 1<<31 - 1
+
+// parseMaxAge accepts decimal digits only (no sign, no spaces), per OIDC
+// Core §3.1.2.1's "non-negative integer".
+func parseMaxAge(s string) (int, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	// With digits only, ParseInt can fail only by overflowing.
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > maxMaxAge {
+		return maxMaxAge, true
+	}
+	return int(n), true
 }
 
 func containsString(list []string, s string) bool {
@@ -203,8 +227,8 @@ func CodeRedirectURL(redirectURI, code, state, issuer string) string {
 // accepted.
 func ErrorRedirectURL(redirectURI string, e *Error, state, issuer string) string {
 	q := url.Values{"error": {e.Code}, "iss": {issuer}}
-	if e.Description != "" {
-		q.Set("error_description", e.Description)
+	if d := WireDescription(e.Description); d != "" {
+		q.Set("error_description", d)
 	}
 	if state != "" {
 		q.Set("state", state)
@@ -216,7 +240,10 @@ func ErrorRedirectURL(redirectURI string, e *Error, state, issuer string) string
 // as registered (RFC 6749 §3.1.2: it MUST be retained).
 func appendQuery(uri string, q url.Values) string {
 	sep := "?"
-	if strings.Contains(uri, "?") {
+	switch {
+	case strings.HasSuffix(uri, "?") || strings.HasSuffix(uri, "&"):
+		sep = ""
+	case strings.Contains(uri, "?"):
 		sep = "&"
 	}
 	return uri + sep + q.Encode()

@@ -5,9 +5,9 @@
 // token endpoint.
 //
 // Protocol functions take typed requests and return (response, error);
-// only the two writers in this package (WriteTokenResponse/WriteTokenError
-// for JSON, and the authorize redirect built by RedirectURL) turn results
-// into HTTP.
+// only the writers in this package (WriteJSON/WriteTokenError for the token
+// endpoint's JSON, and CodeRedirectURL/ErrorRedirectURL for authorize
+// redirects) turn results into HTTP.
 //
 // It imports storage and secrets. It must not import oidc, keys or any HTTP
 // server package: where it needs a signer or an ID token minter it declares

@@ -91,9 +91,30 @@ func TemporarilyUnavailable(cause error) *Error {
 // AsError turns any error into an *Error: protocol errors pass through,
 // anything else becomes server_error with the original as its cause.
 func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
 	var oe *Error
 	if errors.As(err, &oe) {
 		return oe
 	}
 	return ServerError(err)
+}
+
+// WireDescription makes a description safe to send: RFC 6749 §4.1.2.1 and
+// §5.2 allow only %x20-21 / %x23-5B / %x5D-7E in error_description, so
+// anything else becomes '?', and it is cut to 200 bytes. Descriptions are
+// written by us, but this keeps a slip from becoming a header or JSON
+// surprise for clients.
+func WireDescription(s string) string {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

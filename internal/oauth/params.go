@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -87,4 +90,24 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// ParseFormBody parses an application/x-www-form-urlencoded body of at most
+// limit bytes. Unlike http.Request.ParseForm it never looks at the query
+// string, so a malformed or hostile query cannot break a POST endpoint and
+// query parameters never count as body parameters.
+func ParseFormBody(w http.ResponseWriter, r *http.Request, limit int64) (url.Values, *Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, InvalidRequest("request body is too large")
+		}
+		return nil, InvalidRequest("request body could not be read")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, InvalidRequest("request body is not valid form encoding")
+	}
+	return form, nil
 }

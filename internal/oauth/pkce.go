@@ -34,7 +34,9 @@ func validS256Challenge(c string) bool {
 	if len(c) != 43 {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	// Strict refuses non-zero padding bits: such a challenge is the
+	// output of no verifier, and the code could never be redeemed.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	return err == nil && len(b) == sha256.Size
 }
 

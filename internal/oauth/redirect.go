@@ -75,7 +75,7 @@ func splitLoopback(uri string) (host, rest string, ok bool) {
 }
 
 func validPort(p string) bool {
-	if p == "" || len(p) > 5 {
+	if p == "" || len(p) > 5 || p[0] == '0' {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -55,15 +54,10 @@ func ParseTokenRequest(w http.ResponseWriter, r *http.Request) (TokenRequest, *E
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return TokenRequest{}, InvalidRequest("content type must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBody)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return TokenRequest{}, InvalidRequest("request body is too large")
-		}
-		return TokenRequest{}, InvalidRequest("request body is not valid form encoding")
+	form, e := ParseFormBody(w, r, maxTokenRequestBody)
+	if e != nil {
+		return TokenRequest{}, e
 	}
-	form := r.PostForm
 	if e := singleParams(form, "grant_type", "code", "redirect_uri", "code_verifier",
 		"client_id", "client_secret", "scope", "refresh_token"); e != nil {
 		return TokenRequest{}, e
@@ -96,7 +90,7 @@ func (s *Server) Token(ctx context.Context, req TokenRequest) (*TokenResponse, *
 		}
 		return s.exchangeCode(ctx, client, req)
 	default:
-		return nil, UnsupportedGrantType(fmt.Sprintf("grant_type %q is not supported", req.GrantType))
+		return nil, UnsupportedGrantType("grant_type is not supported")
 	}
 }
 
@@ -144,6 +138,14 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	if err != nil {
 		return nil, TemporarilyUnavailable(err)
 	}
+	// Tokens are signed before the code is consumed: if signing fails the
+	// client can simply retry, instead of its retry counting as a replay.
+	// Signing also happens outside any database call, so no connection is
+	// held while we compute signatures (DESIGN.md, "Scale").
+	resp, e := s.mintTokens(ctx, client, user, code, now)
+	if e != nil {
+		return nil, e
+	}
 	if _, err := s.deps.Store.RedeemAuthCode(ctx, hash, now, storage.Grant{
 		ID:        code.GrantID,
 		UserID:    code.UserID,
@@ -161,9 +163,15 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 		}
 		return nil, TemporarilyUnavailable(err)
 	}
+	s.deps.Logger.InfoContext(ctx, "token issued",
+		slog.String("grant_type", GrantAuthorizationCode), slog.String("client_id", client.ID),
+		slog.String("user_id", code.UserID), slog.String("grant_id", code.GrantID))
+	return resp, nil
+}
 
-	// Signing happens after the database work is done: no connection is
-	// held while we compute signatures (DESIGN.md, "Scale").
+// mintTokens signs the access token and, for openid requests, the ID token
+// of a code's grant.
+func (s *Server) mintTokens(ctx context.Context, client storage.Client, user storage.User, code storage.AuthCode, now time.Time) (*TokenResponse, *Error) {
 	at, err := s.mintAccessToken(code.UserID, client.ID, code.GrantID, code.Scopes, code.AuthTime, now)
 	if err != nil {
 		return nil, ServerError(err)
@@ -190,9 +198,6 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 		}
 		resp.IDToken = idt
 	}
-	s.deps.Logger.InfoContext(ctx, "token issued",
-		slog.String("grant_type", GrantAuthorizationCode), slog.String("client_id", client.ID),
-		slog.String("user_id", code.UserID), slog.String("grant_id", code.GrantID))
 	return resp, nil
 }
 

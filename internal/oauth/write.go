@@ -32,5 +32,5 @@ func WriteTokenError(w http.ResponseWriter, r *http.Request, logger *slog.Logger
 	if e.Code == "invalid_client" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
-	WriteJSON(w, e.Status, errorBody{Error: e.Code, Description: e.Description})
+	WriteJSON(w, e.Status, errorBody{Error: e.Code, Description: WireDescription(e.Description)})
 }

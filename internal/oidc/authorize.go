@@ -80,14 +80,21 @@ func authorizeParams(w http.ResponseWriter, r *http.Request) (url.Values, *oauth
 		if err != nil || mt != "application/x-www-form-urlencoded" {
 			return nil, oauth.InvalidRequest("content type must be application/x-www-form-urlencoded")
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		if err := r.ParseForm(); err != nil {
-			return nil, oauth.InvalidRequest("request body is not valid form encoding")
-		}
-		return r.PostForm, nil
+		return parseForm(w, r)
 	default:
 		return nil, oauth.InvalidRequest("use GET or POST")
 	}
+}
+
+// parseForm reads a form body (never the query string) into r.PostForm,
+// where the CSRF check looks for its field.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauth.Error) {
+	form, e := oauth.ParseFormBody(w, r, maxFormBody)
+	if e != nil {
+		return nil, e
+	}
+	r.PostForm = form
+	return form, nil
 }
 
 // proceed takes a flow to its next step: sign-in, consent, or the code.
@@ -315,7 +322,7 @@ func (p *Provider) authorizeErrorPage(w http.ResponseWriter, r *http.Request, e 
 		p.unavailable(w, r, e.Cause)
 		return
 	}
-	p.errorPage(w, r, http.StatusBadRequest, "error.authorize.title", msg, e.Code+": "+e.Description)
+	p.errorPage(w, r, http.StatusBadRequest, "error.authorize.title", msg, e.Code+": "+oauth.WireDescription(e.Description))
 }
 
 // errorPage renders a page-level error in the person's language.

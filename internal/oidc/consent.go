@@ -62,8 +62,7 @@ func (p *Provider) HandleConsentPage(w http.ResponseWriter, r *http.Request) {
 // HandleConsent records the person's decision and finishes the request.
 func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
+	if _, e := parseForm(w, r); e != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "error.bad_form.title", "error.bad_form.message", "")
 		return
 	}

@@ -40,8 +40,7 @@ func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
 // does not tell which addresses have accounts.
 func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
+	if _, e := parseForm(w, r); e != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "error.bad_form.title", "error.bad_form.message", "")
 		return
 	}

@@ -29,8 +29,7 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		if err := r.ParseForm(); err == nil && r.PostForm.Has("access_token") {
+		if form, e := parseForm(w, r); e == nil && form.Has("access_token") {
 			writeBearerError(w, oauth.InvalidRequest("send the access token in the Authorization header"))
 			return
 		}
@@ -108,8 +107,9 @@ func bearerToken(h string) (string, bool) {
 // writeBearerError answers per RFC 6750 §3 with a WWW-Authenticate
 // challenge naming the error.
 func writeBearerError(w http.ResponseWriter, e *oauth.Error) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q, error_description=%q`, e.Code, e.Description))
-	oauth.WriteJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	d := oauth.WireDescription(e.Description)
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q, error_description=%q`, e.Code, d))
+	oauth.WriteJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": d})
 }
 
 func (p *Provider) bearerUnavailable(w http.ResponseWriter, r *http.Request, err error) {

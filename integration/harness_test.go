@@ -58,13 +58,13 @@ type testServer struct {
 
 // newTestServer starts a fresh server on a fresh Postgres database. The
 // server stops and the database is dropped when the test ends.
-func newTestServer(t *testing.T, opts ...func(*server.Config)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*server.Config)) *testServer {
 	t.Helper()
 	return newTestServerOn(t, pgtest.NewStore(t), opts...)
 }
 
 // newTestServerOn starts a server over an existing store.
-func newTestServerOn(t *testing.T, store storage.Store, opts ...func(*server.Config)) *testServer {
+func newTestServerOn(t testing.TB, store storage.Store, opts ...func(*server.Config)) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,14 +107,14 @@ func newTestServerOn(t *testing.T, store storage.Store, opts ...func(*server.Con
 
 // testLogger sends server logs to the test log when -v is given, and
 // nowhere otherwise, so failures stay readable.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if !testing.Verbose() || os.Getenv("GATEHOUSE_TEST_LOGS") == "" {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -122,7 +122,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // createUser adds a person who can sign in.
-func (s *testServer) createUser(t *testing.T, email, password string) storage.User {
+func (s *testServer) createUser(t testing.TB, email, password string) storage.User {
 	t.Helper()
 	u, err := s.users.Create(t.Context(), users.CreateUser{Email: email, Name: "Test " + email, Password: password})
 	if err != nil {
@@ -133,7 +133,7 @@ func (s *testServer) createUser(t *testing.T, email, password string) storage.Us
 
 // registerClient registers a client from metadata JSON and returns its id
 // and secret (empty for public clients).
-func (s *testServer) registerClient(t *testing.T, metadata string) (id, secret string) {
+func (s *testServer) registerClient(t testing.TB, metadata string) (id, secret string) {
 	t.Helper()
 	md, err := clients.ParseMetadata(strings.NewReader(metadata))
 	if err != nil {
@@ -149,13 +149,13 @@ func (s *testServer) registerClient(t *testing.T, metadata string) (id, secret s
 // browser is a person's browser: a cookie jar, and redirects followed by
 // hand so the test sees each hop and stops at the app's redirect URI.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	c      *http.Client
 	lang   string
 	issuer string
 }
 
-func newBrowser(t *testing.T, issuer string) *browser {
+func newBrowser(t testing.TB, issuer string) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -295,14 +295,14 @@ type tokenError struct {
 	Description string `json:"error_description"`
 }
 
-func decodeJSON(t *testing.T, body string, v any) {
+func decodeJSON(t testing.TB, body string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("decode %q: %v", body, err)
 	}
 }
 
-func mustParseURL(t *testing.T, s string) *url.URL {
+func mustParseURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {

@@ -19,7 +19,7 @@ type app struct {
 
 // newApp registers a confidential web client redirecting to appCallback.
 // extra is spliced into the metadata JSON (e.g. `"skip_consent":true`).
-func (s *testServer) newApp(t *testing.T, name, extra string) app {
+func (s *testServer) newApp(t testing.TB, name, extra string) app {
 	t.Helper()
 	md := `{"client_name":"` + name + `","redirect_uris":["` + appCallback + `"]`
 	if extra != "" {
@@ -31,7 +31,7 @@ func (s *testServer) newApp(t *testing.T, name, extra string) app {
 
 // signedIn returns a browser that has signed in to the IdP directly (not
 // through an app), and the user.
-func (s *testServer) signedIn(t *testing.T, email string) *browser {
+func (s *testServer) signedIn(t testing.TB, email string) *browser {
 	t.Helper()
 	s.createUser(t, email, testPassword)
 	b := newBrowser(t, s.Issuer)
@@ -59,7 +59,7 @@ func (b *browser) authorizeTo(a app, ar authRequest) string {
 
 // fullLogin takes a fresh browser through sign-in and consent for a and
 // returns the tokens.
-func (s *testServer) fullLogin(t *testing.T, b *browser, a app, email string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, authRequest) {
+func (s *testServer) fullLogin(t testing.TB, b *browser, a app, email string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, authRequest) {
 	t.Helper()
 	ar := a.RP.authURL(opts...)
 	p, cb := b.open(ar.URL)
@@ -82,7 +82,7 @@ type rawResponse struct {
 
 // postForm posts a form to the IdP, optionally with Basic credentials
 // encoded as RFC 6749 §2.3.1 requires.
-func postForm(t *testing.T, endpoint string, form url.Values, basicID, basicSecret string) rawResponse {
+func postForm(t testing.TB, endpoint string, form url.Values, basicID, basicSecret string) rawResponse {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -95,7 +95,7 @@ func postForm(t *testing.T, endpoint string, form url.Values, basicID, basicSecr
 	return doRaw(t, req)
 }
 
-func doRaw(t *testing.T, req *http.Request) rawResponse {
+func doRaw(t testing.TB, req *http.Request) rawResponse {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
@@ -112,7 +112,7 @@ func doRaw(t *testing.T, req *http.Request) rawResponse {
 
 // userinfoStatus calls userinfo with a bearer token and returns the status
 // and WWW-Authenticate header.
-func userinfoStatus(t *testing.T, s *testServer, accessToken string) (int, string) {
+func userinfoStatus(t testing.TB, s *testServer, accessToken string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.Issuer+"/userinfo", nil)
 	if err != nil {
@@ -124,7 +124,7 @@ func userinfoStatus(t *testing.T, s *testServer, accessToken string) (int, strin
 }
 
 // retrieveErrorCode is the OAuth error code of a failed x/oauth2 exchange.
-func retrieveErrorCode(t *testing.T, err error) string {
+func retrieveErrorCode(t testing.TB, err error) string {
 	t.Helper()
 	if err == nil {
 		t.Fatal("exchange succeeded, want an error")

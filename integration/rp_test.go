@@ -13,7 +13,7 @@ import (
 
 // relyingParty is an app using Gatehouse through standard libraries.
 type relyingParty struct {
-	t        *testing.T
+	t        testing.TB
 	issuer   string
 	provider *oidc.Provider
 	config   oauth2.Config
@@ -23,7 +23,7 @@ type relyingParty struct {
 
 // newRP discovers the provider with go-oidc and configures x/oauth2.
 // secret empty means a public client (credentials in the body, PKCE).
-func newRP(t *testing.T, s *testServer, clientID, secret, redirectURI string, scopes ...string) *relyingParty {
+func newRP(t testing.TB, s *testServer, clientID, secret, redirectURI string, scopes ...string) *relyingParty {
 	t.Helper()
 	// The discovery and key fetches use a client of their own, so they
 	// never carry the browser's cookies.

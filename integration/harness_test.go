@@ -189,8 +189,18 @@ func (b *browser) do(req *http.Request) *page {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		// A message key the catalog lacks renders as the key itself.
+		if m := rawKeyRE.FindString(string(body)); m != "" {
+			b.t.Errorf("%s %s: page shows an untranslated message key %q", req.Method, req.URL.Path, strings.Trim(m, "<> \n"))
+		}
+	}
 	return &page{URL: req.URL, Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
 }
+
+// rawKeyRE matches catalog keys (error.expired.title, login.submit, ...)
+// standing as text in a page.
+var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home)\.[a-z_]+(\.[a-z_]+)*\s*<`)
 
 // get fetches one URL without following redirects.
 func (b *browser) get(rawURL string) *page {

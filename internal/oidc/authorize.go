@@ -42,13 +42,13 @@ func (p *Provider) HandleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v, e := authorizeParams(w, r)
 	if e != nil {
-		p.authorizeErrorPage(w, r, e)
+		p.authorizeErrorPage(w, r, e, false)
 		return
 	}
 	client, redirectURI, e := oauth.ResolveClient(ctx, p.deps.Store, v)
 	if e != nil {
 		// RFC 6749 §4.1.2.1: never redirect to an unverified URI.
-		p.authorizeErrorPage(w, r, e)
+		p.authorizeErrorPage(w, r, e, true)
 		return
 	}
 	state := v.Get("state")
@@ -147,7 +147,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f flow) {
 	if f.handle != "" {
 		if _, err := p.deps.Store.ConsumeAuthRequest(ctx, secrets.Hash(f.handle), now); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
-				p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+				p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 				return
 			}
 			fail(oauth.TemporarilyUnavailable(err))
@@ -275,12 +275,12 @@ func resume(ar storage.AuthRequest, client storage.Client, cur *session.Current,
 func (p *Provider) loadAuthRequest(w http.ResponseWriter, r *http.Request, handle string) (storage.AuthRequest, storage.Client, bool) {
 	ctx := r.Context()
 	if handle == "" || len(handle) > 128 {
-		p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 		return storage.AuthRequest{}, storage.Client{}, false
 	}
 	ar, err := p.deps.Store.GetAuthRequest(ctx, secrets.Hash(handle), p.deps.Now())
 	if errors.Is(err, storage.ErrNotFound) {
-		p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 		return storage.AuthRequest{}, storage.Client{}, false
 	}
 	if err != nil {
@@ -289,7 +289,7 @@ func (p *Provider) loadAuthRequest(w http.ResponseWriter, r *http.Request, handl
 	}
 	client, err := p.deps.Store.GetClient(ctx, ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 		return storage.AuthRequest{}, storage.Client{}, false
 	}
 	if err != nil {
@@ -312,17 +312,18 @@ func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, to string) {
 }
 
 // authorizeErrorPage shows an error the client must not receive by
-// redirect.
-func (p *Provider) authorizeErrorPage(w http.ResponseWriter, r *http.Request, e *oauth.Error) {
-	msg := "error.authorize.message"
-	switch {
-	case e.Code == "invalid_client":
-		msg = "error.unknown_client.message"
-	case e.Code == "temporarily_unavailable":
+// redirect: an unknown client or a redirect URI that is not registered
+// (ResolveClient), or a request that could not be read at all.
+func (p *Provider) authorizeErrorPage(w http.ResponseWriter, r *http.Request, e *oauth.Error, clientProblem bool) {
+	if e.Code == "temporarily_unavailable" {
 		p.unavailable(w, r, e.Cause)
 		return
 	}
-	p.errorPage(w, r, http.StatusBadRequest, "error.authorize.title", msg, e.Code+": "+oauth.WireDescription(e.Description))
+	title, msg := "error.bad_request.title", "error.bad_request.message"
+	if clientProblem {
+		title, msg = "error.invalid_client.title", "error.invalid_client.message"
+	}
+	p.errorPage(w, r, http.StatusBadRequest, title, msg, e.Code+": "+oauth.WireDescription(e.Description))
 }
 
 // errorPage renders a page-level error in the person's language.
@@ -335,7 +336,7 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 // not shown.
 func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, cause error) {
 	p.deps.Logger.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", cause))
-	p.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable.title", "error.unavailable.message", "")
+	p.errorPage(w, r, http.StatusServiceUnavailable, "error.server.title", "error.server.message", "")
 }
 
 // redirectOrigin is the scheme://host[:port] of a redirect URI, added to

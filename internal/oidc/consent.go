@@ -63,11 +63,11 @@ func (p *Provider) HandleConsentPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if _, e := parseForm(w, r); e != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "error.bad_form.title", "error.bad_form.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
 		return
 	}
 	if !p.deps.CSRF.Verify(r) {
-		p.errorPage(w, r, http.StatusForbidden, "error.csrf.title", "error.csrf.message", "")
+		p.errorPage(w, r, http.StatusForbidden, "error.expired.title", "error.expired.message", "")
 		return
 	}
 	handle := r.PostForm.Get("ar")
@@ -80,7 +80,7 @@ func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 	case "deny":
 		if _, err := p.deps.Store.ConsumeAuthRequest(ctx, secrets.Hash(handle), now); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
-				p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+				p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 				return
 			}
 			p.unavailable(w, r, err)
@@ -107,6 +107,6 @@ func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 		f.consented = true
 		p.proceed(w, r, f)
 	default:
-		p.errorPage(w, r, http.StatusBadRequest, "error.bad_form.title", "error.bad_form.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
 	}
 }

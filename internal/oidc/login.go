@@ -41,11 +41,11 @@ func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if _, e := parseForm(w, r); e != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "error.bad_form.title", "error.bad_form.message", "")
+		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
 		return
 	}
 	if !p.deps.CSRF.Verify(r) {
-		p.errorPage(w, r, http.StatusForbidden, "error.csrf.title", "error.csrf.message", "")
+		p.errorPage(w, r, http.StatusForbidden, "error.expired.title", "error.expired.message", "")
 		return
 	}
 	form := r.PostForm
@@ -94,7 +94,7 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	now := sess.AuthTime
 	if err := p.deps.Store.SetAuthRequestLogin(ctx, secrets.Hash(handle), sess.ID, now); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			p.errorPage(w, r, http.StatusBadRequest, "error.request_expired.title", "error.request_expired.message", "")
+			p.errorPage(w, r, http.StatusBadRequest, "error.expired.title", "error.expired.message", "")
 			return
 		}
 		p.unavailable(w, r, err)

@@ -112,6 +112,7 @@ func TestAuthorizeErrorsAreRedirected(t *testing.T) {
 		{"malformed challenge", func() url.Values { v := base(conf); v.Set("code_challenge", "short"); return v }, "invalid_request", "xyz"},
 		{"repeated scope parameter", func() url.Values { v := base(conf); v.Add("scope", "profile"); return v }, "invalid_request", "xyz"},
 		{"repeated state is not echoed", func() url.Values { v := base(conf); v.Add("state", "other"); return v }, "invalid_request", ""},
+		{"oversized state is not echoed", func() url.Values { v := base(conf); v.Set("state", strings.Repeat("s", 5000)); return v }, "invalid_request", ""},
 		{"request object", func() url.Values { v := base(conf); v.Set("request", "eyJ.x.y"); return v }, "request_not_supported", "xyz"},
 		{"fragment response mode", func() url.Values { v := base(conf); v.Set("response_mode", "fragment"); return v }, "invalid_request", "xyz"},
 		{"prompt none with login", func() url.Values { v := base(conf); v.Set("prompt", "none login"); return v }, "invalid_request", "xyz"},

@@ -92,6 +92,19 @@ func TestJWKS(t *testing.T) {
 	if r := doRaw(t, req); r.Status != http.StatusNotModified || r.Body != "" {
 		t.Errorf("revalidation: %d with %d bytes, want 304 and no body", r.Status, len(r.Body))
 	}
+	// RFC 9110 §13.1.2: a list of tags, weak comparison.
+	for _, inm := range []string{`"other", ` + etag, "W/" + etag, "*"} {
+		req, _ = http.NewRequest(http.MethodGet, s.Issuer+"/jwks", nil)
+		req.Header.Set("If-None-Match", inm)
+		if r := doRaw(t, req); r.Status != http.StatusNotModified {
+			t.Errorf("If-None-Match %s: %d, want 304", inm, r.Status)
+		}
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.Issuer+"/jwks", nil)
+	req.Header.Set("If-None-Match", `"stale"`)
+	if r := doRaw(t, req); r.Status != http.StatusOK {
+		t.Errorf("stale If-None-Match: %d, want 200", r.Status)
+	}
 }
 
 // TestUserinfo: RFC 6750 bearer rules and the scopes' claims.
@@ -130,9 +143,10 @@ func TestUserinfo(t *testing.T) {
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
+		// RFC 6750 §3.1: no credentials, no error code.
 		r := get(s.Issuer+"/userinfo", "")
-		if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("%d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+		if r.Status != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` || r.Body != "" {
+			t.Errorf("%d %q %q", r.Status, r.Header.Get("WWW-Authenticate"), r.Body)
 		}
 	})
 	t.Run("ID token is not an access token", func(t *testing.T) {

@@ -3,11 +3,13 @@ package integration
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/internal/server"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/sqlitetest"
@@ -31,6 +33,21 @@ func TestConfidentialClientCodeFlow(t *testing.T) {
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) { testConfidentialClientCodeFlow(t, newTestServerOn(t, open(t))) })
 	}
+	// An issuer with a path: every endpoint, form, link and stylesheet
+	// lives under it (OIDC Discovery §4.1, RFC 8414 §3).
+	t.Run("issuer with a path", func(t *testing.T) {
+		s := newTestServer(t, func(c *server.Config) { c.Issuer += "/tenant-a" })
+		testConfidentialClientCodeFlow(t, s)
+		p, _ := newBrowser(t, s.Issuer).open(s.Issuer + "/login")
+		if !strings.Contains(p.Body, `action="/tenant-a/login"`) || !strings.Contains(p.Body, `href="/tenant-a/static/`) {
+			t.Errorf("sign-in page links outside the issuer path:\n%s", p.Body)
+		}
+		origin := strings.TrimSuffix(s.Issuer, "/tenant-a")
+		req, _ := http.NewRequest(http.MethodGet, origin+"/.well-known/oauth-authorization-server/tenant-a", nil)
+		if r := doRaw(t, req); r.Status != http.StatusOK || !strings.Contains(r.Body, s.Issuer+"/token") {
+			t.Errorf("RFC 8414 metadata: %d %.200s", r.Status, r.Body)
+		}
+	})
 }
 
 func testConfidentialClientCodeFlow(t *testing.T, s *testServer) {

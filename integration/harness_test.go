@@ -94,7 +94,7 @@ func newTestServerOn(t testing.TB, store storage.Store, opts ...func(*server.Con
 		}
 	})
 	return &testServer{
-		Issuer: issuer,
+		Issuer: cfg.Issuer,
 		Store:  store,
 		Clock:  clk,
 		Server: srv,
@@ -202,6 +202,16 @@ func (b *browser) do(req *http.Request) *page {
 // standing as text in a page.
 var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home)\.[a-z_]+(\.[a-z_]+)*\s*<`)
 
+// origin is the scheme and host of the issuer: redirects within it stay in
+// the IdP.
+func (b *browser) origin() string {
+	u, err := url.Parse(b.issuer)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // get fetches one URL without following redirects.
 func (b *browser) get(rawURL string) *page {
 	b.t.Helper()
@@ -221,7 +231,7 @@ func (b *browser) post(rawURL string, form url.Values) *page {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	// What a browser sends for a same-origin form post.
-	req.Header.Set("Origin", b.issuer)
+	req.Header.Set("Origin", b.origin())
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	return b.do(req)
 }
@@ -239,7 +249,7 @@ func (b *browser) follow(p *page) (final *page, callback *url.URL) {
 		if err != nil {
 			b.t.Fatalf("bad Location %q: %v", p.Header.Get("Location"), err)
 		}
-		if !strings.HasPrefix(loc.String(), b.issuer+"/") {
+		if !strings.HasPrefix(loc.String(), b.origin()+"/") {
 			return p, loc
 		}
 		p = b.get(loc.String())
@@ -285,7 +295,23 @@ func (b *browser) signIn(p *page, email, password string) (*page, *url.URL) {
 	form := hiddenFields(p.Body)
 	form.Set("email", email)
 	form.Set("password", password)
-	return b.follow(b.post(b.issuer+"/login", form))
+	return b.follow(b.post(formAction(b.t, p), form))
+}
+
+var actionRE = regexp.MustCompile(`<form[^>]*action="([^"]*)"`)
+
+// formAction is where the page's form posts, resolved like a browser does.
+func formAction(t testing.TB, p *page) string {
+	t.Helper()
+	m := actionRE.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no form on %s", p.URL)
+	}
+	u, err := p.URL.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.String()
 }
 
 // consent answers the consent form on p ("allow" or "deny").
@@ -296,7 +322,7 @@ func (b *browser) consent(p *page, decision string) (*page, *url.URL) {
 	}
 	form := hiddenFields(p.Body)
 	form.Set("decision", decision)
-	return b.follow(b.post(b.issuer+"/consent", form))
+	return b.follow(b.post(formAction(b.t, p), form))
 }
 
 // tokenError is an RFC 6749 §5.2 error body.

@@ -27,7 +27,7 @@ func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage of %s:\n", name)
 		fs.PrintDefaults()
-		fmt.Fprintln(out, "\nEvery flag can also be set with an environment variable: --data-dir is IDP_DATA_DIR.")
+		fmt.Fprintln(out, "\nEvery flag can also be set with an environment variable named IDP_ and the flag in\nupper case, dashes as underscores: --log-level is IDP_LOG_LEVEL.")
 	}
 	return fs
 }
@@ -73,7 +73,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
+	var bad envErrors
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] {
 			return
@@ -83,8 +83,28 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: invalid value %q: %v", envName(f.Name), v, err))
+			bad = append(bad, fmt.Sprintf("%s: invalid value %q: %v", envName(f.Name), v, err))
 		}
 	})
-	return errors.Join(errs...)
+	if len(bad) > 0 {
+		return bad
+	}
+	return nil
+}
+
+// envErrors are environment variables whose values do not parse. The
+// server commands report them together with every other configuration
+// problem.
+type envErrors []string
+
+func (e envErrors) Error() string { return strings.Join(e, "; ") }
+
+// splitEnvErrors separates environment problems, which the caller lists
+// with the rest, from command-line errors, which stop at once.
+func splitEnvErrors(err error) ([]string, error) {
+	var env envErrors
+	if errors.As(err, &env) {
+		return env, nil
+	}
+	return nil, err
 }

@@ -188,7 +188,8 @@ func TestServeConfigurationErrors(t *testing.T) {
 		{"every problem at once", map[string]string{"IDP_KEY_ENCRYPTION_KEY": "c2hvcnQ="},
 			[]string{"--issuer", "http://idp.example.com", "--listen", "nope", "--access-token-ttl", "-1s", "--database-url", "postgres://x"},
 			[]string{"--issuer / IDP_ISSUER", "plain http", "--listen / IDP_LISTEN", "--access-token-ttl / IDP_ACCESS_TOKEN_TTL", "IDP_KEY_ENCRYPTION_KEY:"}},
-		{"bad environment value", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"IDP_CODE_TTL: invalid value"}},
+		{"bad environment value is listed with the other problems", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil,
+			[]string{"IDP_CODE_TTL: invalid value", "--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required"}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},
 	}
 	for _, tt := range tests {

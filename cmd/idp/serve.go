@@ -82,10 +82,11 @@ func runServe(ctx context.Context, e env) error {
 	var databaseURL, kekFile string
 	fs.StringVar(&databaseURL, "database-url", "", "Postgres URL, e.g. postgres://gatehouse:secret@db:5432/gatehouse (required)")
 	fs.StringVar(&kekFile, "key-encryption-key-file", "", "file holding the key-encryption key (alternative to IDP_KEY_ENCRYPTION_KEY)")
-	if err := parseFlags(fs, e.args, e.getenv); err != nil {
+	envProblems, err := splitEnvErrors(parseFlags(fs, e.args, e.getenv))
+	if err != nil {
 		return flagError(err)
 	}
-	problems := sf.validate()
+	problems := append(envProblems, sf.validate()...)
 	if databaseURL == "" {
 		problems = append(problems, settingName("database-url")+": is required")
 	}
@@ -160,7 +161,8 @@ func runDev(ctx context.Context, e env) error {
 	sf.register(fs, "localhost:8080")
 	var dataDir string
 	fs.StringVar(&dataDir, "data-dir", defaultDataDir, "data directory for the SQLite database and the key-encryption key")
-	if err := parseFlags(fs, e.args, e.getenv); err != nil {
+	envProblems, err := splitEnvErrors(parseFlags(fs, e.args, e.getenv))
+	if err != nil {
 		return flagError(err)
 	}
 	if sf.cfg.Issuer == "" {
@@ -171,7 +173,7 @@ func runDev(ctx context.Context, e env) error {
 			sf.cfg.Issuer = "http://localhost:" + port
 		}
 	}
-	if problems := sf.validate(); len(problems) > 0 {
+	if problems := append(envProblems, sf.validate()...); len(problems) > 0 {
 		return configError(problems)
 	}
 	logger := sf.logger(e.stderr)

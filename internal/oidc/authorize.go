@@ -52,8 +52,8 @@ func (p *Provider) HandleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := v.Get("state")
-	if len(v["state"]) > 1 {
-		state = "" // a repeated state is the error being reported; echo none
+	if len(v["state"]) > 1 || len(state) > 4096 {
+		state = "" // a repeated or oversized state is the error being reported; echo none
 	}
 	req, e := oauth.ParseAuthorizeRequest(v, client, redirectURI, SupportedScopes)
 	if e != nil {
@@ -328,7 +328,11 @@ func (p *Provider) authorizeErrorPage(w http.ResponseWriter, r *http.Request, e 
 
 // errorPage renders a page-level error in the person's language.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, titleKey, messageKey, detail string) {
-	loc := ui.Negotiate(r.URL.Query().Get("ui_locales"), r.Header.Get("Accept-Language"))
+	uiLocales := r.URL.Query().Get("ui_locales")
+	if uiLocales == "" && r.PostForm != nil {
+		uiLocales = r.PostForm.Get("ui_locales") // POST /authorize
+	}
+	loc := ui.Negotiate(uiLocales, r.Header.Get("Accept-Language"))
 	p.deps.Renderer.Render(w, status, loc, ui.ErrorPage{TitleKey: titleKey, MessageKey: messageKey, Detail: detail})
 }
 

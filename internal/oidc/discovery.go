@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -91,9 +92,23 @@ func (p *Provider) HandleJWKS(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(p.deps.Keys.JWKSMaxAge().Seconds())))
 	h.Set("ETag", etag)
 	h.Set("Access-Control-Allow-Origin", "*")
-	if match := r.Header.Get("If-None-Match"); match != "" && match == etag {
+	if etagMatches(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	_, _ = w.Write(body)
+}
+
+// etagMatches implements If-None-Match (RFC 9110 §13.1.2): a list of
+// entity tags or "*", compared weakly (a W/ prefix is ignored).
+func etagMatches(headers []string, etag string) bool {
+	for _, h := range headers {
+		for _, t := range strings.Split(h, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+				return true
+			}
+		}
+	}
+	return false
 }

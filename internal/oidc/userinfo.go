@@ -36,9 +36,11 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	token, ok := bearerToken(r.Header.Get("Authorization"))
 	if !ok {
-		// RFC 6750 §3.1: no credentials, so no error code.
+		// RFC 6750 §3.1: a request without credentials gets the challenge
+		// and no error code.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		oauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "an access token is required"})
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	claims, e := p.deps.OAuth.ValidateAccessToken(token)

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	renderer, err := ui.NewRenderer()
+	renderer, err := ui.NewRenderer(issuer.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}

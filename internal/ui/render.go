@@ -29,6 +29,7 @@ type Renderer struct {
 	Logger *slog.Logger
 
 	pages   map[string]*template.Template
+	base    string
 	cssHref string
 }
 
@@ -36,21 +37,28 @@ type Renderer struct {
 type view struct {
 	L    Locale
 	Lang string
+	Base string // the issuer's path ("" or e.g. "/idp"): prefix of every link and form
 	CSS  string // stylesheet URL, versioned so a new release is not cached stale
 	Page any
 }
 
 // NewRenderer parses the embedded templates and renders every page once in
 // every language, so that a broken template fails at start-up rather than
-// on a user's request.
-func NewRenderer() (*Renderer, error) {
+// on a user's request. basePath is the issuer's path ("" for an issuer at
+// the root of its host, or e.g. "/idp"); every link and form in the pages
+// is under it.
+func NewRenderer(basePath string) (*Renderer, error) {
+	if basePath != "" && (!strings.HasPrefix(basePath, "/") || strings.HasSuffix(basePath, "/")) {
+		return nil, fmt.Errorf("base path %q must start with / and not end with /", basePath)
+	}
 	hash, err := staticHash("gatehouse.css")
 	if err != nil {
 		return nil, err
 	}
 	r := &Renderer{
 		pages:   make(map[string]*template.Template, len(pageTemplates)),
-		cssHref: "/static/gatehouse.css?v=" + hash[:12],
+		base:    basePath,
+		cssHref: basePath + "/static/gatehouse.css?v=" + hash[:12],
 	}
 	for _, name := range pageTemplates {
 		t, err := template.New(name).ParseFS(web.Templates, "layout.html", name+".html")
@@ -94,7 +102,7 @@ func (r *Renderer) execute(loc Locale, page Page) ([]byte, error) {
 		return nil, fmt.Errorf("render: no template %q", name)
 	}
 	var buf bytes.Buffer
-	err := t.ExecuteTemplate(&buf, "layout", view{L: loc, Lang: loc.Tag(), CSS: r.cssHref, Page: data})
+	err := t.ExecuteTemplate(&buf, "layout", view{L: loc, Lang: loc.Tag(), Base: r.base, CSS: r.cssHref, Page: data})
 	if err != nil {
 		return nil, fmt.Errorf("render %s (%s): %w", name, loc.Tag(), err)
 	}

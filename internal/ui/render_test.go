@@ -11,7 +11,7 @@ import (
 
 func newRenderer(t *testing.T) (*Renderer, *bytes.Buffer) {
 	t.Helper()
-	r, err := NewRenderer()
+	r, err := NewRenderer("")
 	if err != nil {
 		t.Fatalf("NewRenderer: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/keys"
 )
 
 func TestAccessTokenClaimsGrantID(t *testing.T) {
@@ -79,44 +79,8 @@ func (fakeIDTokens) MintIDToken(context.Context, IDTokenRequest) (string, error)
 	return "id-token", nil
 }
 
-// nopStore satisfies storage.Store; calling any method it does not override
-// panics, which is what a test that should not touch storage wants.
-type nopStore struct{ storage.Store }
-
-var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-func newTestServer(t *testing.T, cfg Config, deps Deps) *Server {
-	t.Helper()
-	if cfg.Issuer == "" {
-		cfg.Issuer = "https://idp.example"
-	}
-	if deps.Store == nil {
-		deps.Store = nopStore{}
-	}
-	if deps.Signer == nil {
-		deps.Signer = &fakeSigner{}
-	}
-	if deps.Verifier == nil {
-		deps.Verifier = fakeVerifier{typ: "at+jwt"}
-	}
-	if deps.IDTokens == nil {
-		deps.IDTokens = fakeIDTokens{}
-	}
-	if deps.Now == nil {
-		deps.Now = func() time.Time { return testNow }
-	}
-	if deps.Rand == nil {
-		deps.Rand = bytes.NewReader(bytes.Repeat([]byte{7}, 1<<12))
-	}
-	s, err := NewServer(cfg, deps)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	return s
-}
-
 func TestNewServer(t *testing.T) {
-	full := Deps{Store: nopStore{}, Signer: &fakeSigner{}, Verifier: fakeVerifier{}, IDTokens: fakeIDTokens{}}
+	full := Deps{Store: newStore(t), Signer: &fakeSigner{}, Verifier: fakeVerifier{}, IDTokens: fakeIDTokens{}}
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -287,11 +251,28 @@ func TestValidateAccessToken(t *testing.T) {
 		{"no exp", "at+jwt", claims(func(c *AccessTokenClaims) { c.ExpiresAt = nil }), testNow, true},
 		{"no sub", "at+jwt", claims(func(c *AccessTokenClaims) { c.Subject = "" }), testNow, true},
 		{"no jti", "at+jwt", claims(func(c *AccessTokenClaims) { c.ID = "" }), testNow, true},
+
+		// iat may be a little ahead (replicas' clocks differ), never more
+		// than a minute.
+		{"iat a minute ahead", "at+jwt", claims(func(c *AccessTokenClaims) {
+			c.IssuedAt = jwt.NewNumericDate(testNow.Add(time.Minute))
+			c.ExpiresAt = jwt.NewNumericDate(testNow.Add(11 * time.Minute))
+		}), testNow, false},
+		{"iat a minute and a second ahead", "at+jwt", claims(func(c *AccessTokenClaims) {
+			c.IssuedAt = jwt.NewNumericDate(testNow.Add(time.Minute + time.Second))
+			c.ExpiresAt = jwt.NewNumericDate(testNow.Add(11 * time.Minute))
+		}), testNow, true},
+		{"iat an hour ahead", "at+jwt", claims(func(c *AccessTokenClaims) {
+			c.IssuedAt = jwt.NewNumericDate(testNow.Add(time.Hour))
+			c.ExpiresAt = jwt.NewNumericDate(testNow.Add(2 * time.Hour))
+		}), testNow, true},
+		{"no iat", "at+jwt", claims(func(c *AccessTokenClaims) { c.IssuedAt = nil }), testNow, false},
 	}
+	st := newStore(t) // never touched: validation reads no storage
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := tt.now
-			s := newTestServer(t, Config{Issuer: iss}, Deps{Verifier: fakeVerifier{typ: tt.typ}, Now: func() time.Time { return now }})
+			s := newTestServer(t, Config{Issuer: iss}, Deps{Store: st, Signer: &fakeSigner{}, Verifier: fakeVerifier{typ: tt.typ}, IDTokens: fakeIDTokens{}, Now: func() time.Time { return now }})
 			c, e := s.ValidateAccessToken(tt.token)
 			if tt.wantErr {
 				// RFC 6750 §3.1: invalid_token, 401.
@@ -305,6 +286,75 @@ func TestValidateAccessToken(t *testing.T) {
 				t.Fatalf("error = %v", e)
 			}
 			if c.Subject != "user-1" || c.GrantID() != "g" {
+				t.Errorf("claims = %+v", c)
+			}
+		})
+	}
+}
+
+// TestAccessTokenRealKeys signs and validates with the real keys.Manager:
+// the signature and the typ header are checked for real, not by a stand-in.
+func TestAccessTokenRealKeys(t *testing.T) {
+	st := newStore(t)
+	m := newKeys(t, st)
+	s := newTestServer(t, Config{}, Deps{Store: st, Signer: m, Verifier: m})
+	tok, err := s.mintAccessToken("user-1", "web", "grant-1", []string{"openid"}, testNow.Add(-time.Minute), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(typ string, mod func(*AccessTokenClaims)) string {
+		c := AccessTokenClaims{
+			Issuer: testIssuer, Subject: "user-1", Audience: jwt.Audience{testIssuer}, ClientID: "web", ID: "g.r",
+			IssuedAt: jwt.NewNumericDate(testNow), ExpiresAt: jwt.NewNumericDate(testNow.Add(time.Minute)),
+		}
+		if mod != nil {
+			mod(&c)
+		}
+		tok, err := m.Sign(keys.RS256, typ, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// Change one character in the middle of the signature to another
+	// base64url character: well-formed, wrong signature.
+	parts := strings.Split(tok, ".")
+	sig := []byte(parts[2])
+	if sig[10] == 'A' {
+		sig[10] = 'B'
+	} else {
+		sig[10] = 'A'
+	}
+	tampered := parts[0] + "." + parts[1] + "." + string(sig)
+
+	tests := []struct {
+		name    string
+		token   string
+		wantErr bool
+	}{
+		{"RFC 9068 minted access token", tok, false},
+		{"signed at+jwt", sign(AccessTokenType, nil), false},
+		{"tampered signature", tampered, true},
+		{"payload of another token", parts[0] + "." + strings.Split(sign(AccessTokenType, nil), ".")[1] + "." + parts[2], true},
+		{"RFC 9068 §4 ID token (typ JWT) with access token claims", sign("JWT", nil), true},
+		{"iat more than a minute ahead", sign(AccessTokenType, func(c *AccessTokenClaims) {
+			c.IssuedAt = jwt.NewNumericDate(testNow.Add(2 * time.Minute))
+			c.ExpiresAt = jwt.NewNumericDate(testNow.Add(12 * time.Minute))
+		}), true},
+		{"expired", sign(AccessTokenType, func(c *AccessTokenClaims) { c.ExpiresAt = jwt.NewNumericDate(testNow) }), true},
+		{"not a JWS", "not.a.jws", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, e := s.ValidateAccessToken(tt.token)
+			if tt.wantErr {
+				wantError(t, e, "invalid_token", 401)
+				return
+			}
+			if e != nil {
+				t.Fatalf("error = %v", e)
+			}
+			if c.Subject != "user-1" || c.ClientID != "web" {
 				t.Errorf("claims = %+v", c)
 			}
 		})

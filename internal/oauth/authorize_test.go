@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,13 +70,13 @@ func TestParseAuthorizeRequest(t *testing.T) {
 	const ok = "response_type=code&scope=openid&state=xyz"
 	const pkce = "&code_challenge=" + rfc7636Challenge + "&code_challenge_method=S256"
 	long := strings.Repeat("a", maxParamLen)
+	const maxAge = 1<<31 - 1
 	tests := []struct {
 		name     string
 		client   storage.Client // confidentialClient when zero
 		query    string
 		want     *AuthorizeRequest // checked on success; ClientID and RedirectURI filled in
 		wantCode string
-		skip     string
 	}{
 		{
 			name:  "RFC 6749 §4.1.1 minimal code request",
@@ -146,9 +147,31 @@ func TestParseAuthorizeRequest(t *testing.T) {
 			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(0)},
 		},
 		{
-			name:  "max_age at the int64 limit is kept",
+			name:  "max_age at 2^31-1 is kept",
+			query: ok + "&max_age=2147483647",
+			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(maxAge)},
+		},
+		// Longer than ~68 years means "no limit"; the cap keeps
+		// max_age*time.Second from overflowing.
+		{
+			name:  "max_age above 2^31-1 is capped",
+			query: ok + "&max_age=2147483648",
+			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(maxAge)},
+		},
+		{
+			name:  "max_age at the int64 limit is capped",
 			query: ok + "&max_age=9223372036854775807",
-			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(9223372036854775807)},
+			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(maxAge)},
+		},
+		{
+			name:  "max_age beyond int64 is capped",
+			query: ok + "&max_age=99999999999999999999",
+			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(maxAge)},
+		},
+		{
+			name:  "max_age with leading zeros",
+			query: ok + "&max_age=0300",
+			want:  &AuthorizeRequest{Scopes: []string{"openid"}, State: "xyz", MaxAge: intPtr(300)},
 		},
 		{
 			name:  "empty max_age is absent",
@@ -218,18 +241,25 @@ func TestParseAuthorizeRequest(t *testing.T) {
 		{name: "RFC 7636 §4.2 challenge padded", query: ok + "&code_challenge=" + rfc7636Challenge + "%3D&code_challenge_method=S256", wantCode: "invalid_request"},
 		{name: "RFC 7636 §4.2 challenge in standard base64", query: ok + "&code_challenge=" + strings.ReplaceAll(rfc7636Challenge, "-", "%2B") + "&code_challenge_method=S256", wantCode: "invalid_request"},
 		{name: "RFC 7636 §4.2 verifier sent as challenge", query: ok + "&code_challenge=" + strings.Repeat("a", 64) + "&code_challenge_method=S256", wantCode: "invalid_request"},
+		{name: "RFC 7636 §4.2 non-canonical challenge", query: ok + "&code_challenge=" + rfc7636Challenge[:42] + "N&code_challenge_method=S256", wantCode: "invalid_request"},
 
 		// OIDC Core §3.1.2.1 prompt and max_age.
 		{name: "OIDC Core §3.1.2.1 prompt none with login", query: ok + "&prompt=none+login", wantCode: "invalid_request"},
 		{name: "OIDC Core §3.1.2.1 prompt login with none", query: ok + "&prompt=login+none", wantCode: "invalid_request"},
 		{name: "OIDC Core §3.1.2.1 prompt none with consent", query: ok + "&prompt=none+consent", wantCode: "invalid_request"},
-		{name: "OIDC Core §3.1.2.1 prompt none with select_account", query: ok + "&prompt=none+select_account", wantCode: "invalid_request",
-			skip: "known bug, see report: select_account is dropped before the none-with-other-values check"},
+		{name: "OIDC Core §3.1.2.1 prompt none with select_account", query: ok + "&prompt=none+select_account", wantCode: "invalid_request"},
+		{name: "OIDC Core §3.1.2.1 prompt unknown value with none", query: ok + "&prompt=future+none", wantCode: "invalid_request"},
+		{name: "OIDC Core §3.1.2.1 prompt none twice with login", query: ok + "&prompt=none+none+login", wantCode: "invalid_request"},
 		{name: "OIDC Core §3.1.2.1 max_age negative", query: ok + "&max_age=-1", wantCode: "invalid_request"},
 		{name: "OIDC Core §3.1.2.1 max_age non-numeric", query: ok + "&max_age=ten", wantCode: "invalid_request"},
 		{name: "max_age fractional", query: ok + "&max_age=1.5", wantCode: "invalid_request"},
 		{name: "max_age with spaces", query: ok + "&max_age=+5+", wantCode: "invalid_request"},
-		{name: "max_age beyond int64", query: ok + "&max_age=99999999999999999999", wantCode: "invalid_request"},
+		// OIDC Core §3.1.2.1: a non-negative integer, digits only.
+		{name: "max_age with plus sign", query: ok + "&max_age=%2B5", wantCode: "invalid_request"},
+		{name: "max_age minus zero", query: ok + "&max_age=-0", wantCode: "invalid_request"},
+		{name: "max_age hexadecimal", query: ok + "&max_age=0x10", wantCode: "invalid_request"},
+		{name: "max_age with underscore", query: ok + "&max_age=1_000", wantCode: "invalid_request"},
+		{name: "max_age non-ASCII digit", query: ok + "&max_age=%D9%A3", wantCode: "invalid_request"},
 
 		// Oversized parameters are refused before they reach storage.
 		{name: "state of 4097 bytes", query: ok[:len(ok)-len("&state=xyz")] + "&state=" + long + "a", wantCode: "invalid_request"},
@@ -242,9 +272,6 @@ func TestParseAuthorizeRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.skip != "" {
-				t.Skip(tt.skip)
-			}
 			c := tt.client
 			if c.ID == "" {
 				c = confidentialClient()
@@ -281,29 +308,33 @@ func TestParseAuthorizeRequest(t *testing.T) {
 // error_description MUST NOT include characters outside %x20-21 /
 // %x23-5B / %x5D-7E (no double quote, no backslash, ASCII only).
 func TestErrorDescriptionCharset(t *testing.T) {
-	const bug = "known bug, see report: descriptions quote the request value with %q (adds '\"', echoes non-ASCII)"
+	longScope := strings.Repeat("s", 65)
 	tests := []struct {
-		name  string
-		query string
-		skip  string
+		name    string
+		query   string
+		notEcho string // a request value the description must not repeat
 	}{
 		{"duplicate parameter", "response_type=code&response_type=code&scope=openid", ""},
 		{"missing response_type", "scope=openid", ""},
-		{"unsupported response_type", "response_type=token&scope=openid", bug},
-		{"unsupported response_type with quote, backslash and non-ASCII", "response_type=%22%5C%C3%A9&scope=openid", bug},
-		{"unsupported response_mode", "response_type=code&scope=openid&response_mode=fragment", bug},
-		{"scope not allowed", "response_type=code&scope=admin", bug},
+		{"unsupported response_type", "response_type=token&scope=openid", ""},
+		{"unsupported response_type is not echoed", "response_type=zz-marker&scope=openid", "zz-marker"},
+		{"unsupported response_type with quote, backslash and non-ASCII", "response_type=%22%5C%C3%A9&scope=openid", ""},
+		{"unsupported response_mode", "response_type=code&scope=openid&response_mode=fragment", "fragment"},
+		{"unsupported response_mode with quote", "response_type=code&scope=openid&response_mode=%22zz%22", "zz"},
+		{"scope not allowed", "response_type=code&scope=admin", ""},
+		// A short scope-token is named (its characters are safe by RFC
+		// 6749 §3.3); a long one is not repeated back.
+		{"long scope not allowed is not echoed", "response_type=code&scope=" + longScope, longScope},
 		{"bad scope characters", "response_type=code&scope=%22", ""},
 		{"plain PKCE", "response_type=code&scope=openid&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=plain", ""},
 		{"prompt none with login", "response_type=code&scope=openid&prompt=none+login", ""},
+		{"prompt none with unknown value", "response_type=code&scope=openid&prompt=none+zz-marker", "zz-marker"},
 		{"bad max_age", "response_type=code&scope=openid&max_age=x", ""},
+		{"bad max_age is not echoed", "response_type=code&scope=openid&max_age=zz-marker", "zz-marker"},
 		{"request object", "response_type=code&scope=openid&request=x", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.skip != "" {
-				t.Skip(tt.skip)
-			}
 			v, err := url.ParseQuery(tt.query)
 			if err != nil {
 				t.Fatal(err)
@@ -313,31 +344,33 @@ func TestErrorDescriptionCharset(t *testing.T) {
 				t.Fatal("request accepted, want an error")
 			}
 			checkDescriptionCharset(t, e)
+			if tt.notEcho != "" && strings.Contains(e.Description, tt.notEcho) {
+				t.Errorf("description %q repeats the request value %q", e.Description, tt.notEcho)
+			}
 		})
 	}
 	// RFC 6749 §5.2 at the token endpoint.
+	st := newStore(t)
+	createClients(t, st, confidentialClient())
+	s := newTestServer(t, Config{}, Deps{Store: st})
 	tokenTests := []struct {
 		name      string
 		grantType string
-		skip      string
 	}{
-		{"grant_type missing", "", ""},
-		{"unsupported grant_type", "password", bug},
+		{"grant_type missing", ""},
+		{"unsupported grant_type", "password"},
+		{"unsupported grant_type with quote and non-ASCII", "\"zz-marker\u00e9"},
 	}
 	for _, tt := range tokenTests {
 		t.Run("token "+tt.name, func(t *testing.T) {
-			if tt.skip != "" {
-				t.Skip(tt.skip)
-			}
-			s := newTestServer(t, Config{}, Deps{Store: newCodeStore()})
-			_, e := s.Token(t.Context(), TokenRequest{
-				Credentials: ClientCredentials{ID: "web", Secret: "web-secret", Method: AuthSecretBasic},
-				GrantType:   tt.grantType,
-			})
+			_, e := s.Token(t.Context(), TokenRequest{Credentials: webCreds, GrantType: tt.grantType})
 			if e == nil {
 				t.Fatal("request accepted, want an error")
 			}
 			checkDescriptionCharset(t, e)
+			if strings.Contains(e.Description, "zz-marker") {
+				t.Errorf("description %q repeats the grant_type", e.Description)
+			}
 		})
 	}
 }
@@ -369,10 +402,8 @@ func TestAuthorizeRequestHasPrompt(t *testing.T) {
 }
 
 func TestResolveClient(t *testing.T) {
-	clients := fakeClients{clients: map[string]storage.Client{
-		"web": confidentialClient(),
-		"app": publicClient(),
-	}}
+	clients := newStore(t)
+	createClients(t, clients, confidentialClient(), publicClient())
 	tests := []struct {
 		name         string
 		clients      ClientGetter
@@ -397,7 +428,7 @@ func TestResolveClient(t *testing.T) {
 		{"another client's redirect_uri", clients, "client_id=web&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb", "", "", "invalid_request", 400},
 		{"RFC 8252 §7.3 web client gets no port exception", clients, "client_id=web&redirect_uri=https%3A%2F%2Fclient.example%3A443%2Fcb", "", "", "invalid_request", 400},
 		{"oversized client_id", clients, "client_id=" + strings.Repeat("w", maxParamLen+1) + "&redirect_uri=https%3A%2F%2Fclient.example%2Fcb", "", "", "invalid_request", 400},
-		{"store down", fakeClients{err: errors.New("dial tcp: connection refused")}, "client_id=web&redirect_uri=https%3A%2F%2Fclient.example%2Fcb", "", "", "temporarily_unavailable", 503},
+		{"store down", closedStore(t), "client_id=web&redirect_uri=https%3A%2F%2Fclient.example%2Fcb", "", "", "temporarily_unavailable", 503},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,8 +442,8 @@ func TestResolveClient(t *testing.T) {
 				if c.ID != "" || redirect != "" {
 					t.Errorf("got client %q, redirect %q with an error", c.ID, redirect)
 				}
-				if strings.Contains(e.Description, "connection refused") {
-					t.Errorf("description %q leaks the cause", e.Description)
+				if tt.wantCode == "temporarily_unavailable" {
+					wantUnavailable(t, e)
 				}
 				return
 			}
@@ -463,6 +494,18 @@ func TestCodeRedirectURL(t *testing.T) {
 			wantPrefix: "com.example.app:/cb?",
 			wantQuery:  url.Values{"code": {"c0de"}, "state": {"st"}, "iss": {iss}},
 		},
+		{
+			name: "RFC 6749 §3.1.2 registered URI ending in ? gets no second separator", redirect: "https://client.example/cb?",
+			code: "c0de", state: "st", issuer: iss,
+			wantPrefix: "https://client.example/cb?",
+			wantQuery:  url.Values{"code": {"c0de"}, "state": {"st"}, "iss": {iss}},
+		},
+		{
+			name: "RFC 6749 §3.1.2 registered query ending in & gets no second separator", redirect: "https://client.example/cb?tenant=a&",
+			code: "c0de", state: "st", issuer: iss,
+			wantPrefix: "https://client.example/cb?tenant=a&",
+			wantQuery:  url.Values{"tenant": {"a"}, "code": {"c0de"}, "state": {"st"}, "iss": {iss}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,6 +548,18 @@ func TestErrorRedirectURL(t *testing.T) {
 			wantQuery:  url.Values{"a": {"/"}, "error": {"login_required"}, "error_description": {"sign in & retry"}, "state": {"s t&u"}, "iss": {iss}},
 		},
 		{
+			name: "RFC 6749 §3.1.2 registered URI ending in ? gets no second separator", redirect: "https://client.example/cb?",
+			err: AccessDenied("the person declined"), state: "st",
+			wantPrefix: "https://client.example/cb?",
+			wantQuery:  url.Values{"error": {"access_denied"}, "error_description": {"the person declined"}, "state": {"st"}, "iss": {iss}},
+		},
+		{
+			name: "RFC 6749 §4.1.2.1 description restricted to its character set", redirect: "https://client.example/cb",
+			err: InvalidRequest("bad \"value\"\\ é\n"), state: "st",
+			wantPrefix: "https://client.example/cb?",
+			wantQuery:  url.Values{"error": {"invalid_request"}, "error_description": {"bad ?value?? ???"}, "state": {"st"}, "iss": {iss}},
+		},
+		{
 			name: "server_error cause not sent", redirect: "https://client.example/cb",
 			err:        ServerError(errors.New("pq: password authentication failed for user admin")),
 			wantPrefix: "https://client.example/cb?",
@@ -533,6 +588,9 @@ func checkRedirect(t *testing.T, got, prefix string, want url.Values) {
 	if err != nil {
 		t.Fatalf("redirect %q does not parse: %v", got, err)
 	}
+	if rest := got[len(prefix):]; strings.HasPrefix(rest, "&") || strings.HasPrefix(rest, "?") {
+		t.Errorf("redirect %q has an empty query parameter after the registered URI", got)
+	}
 	if u.Fragment != "" || strings.Contains(got, "#") {
 		t.Errorf("redirect %q has a fragment", got)
 	}
@@ -553,6 +611,9 @@ func FuzzParseAuthorizeRequest(f *testing.F) {
 	f.Add("response_type=code&scope=%22&max_age=-1", false)
 	f.Add("response_type=code&scope=openid&request_uri=x", true)
 	f.Add("response_type=token&scope=openid;x=1&%zz", false)
+	f.Add("response_type=code&scope=openid&prompt=none+select_account&max_age=%2B5", false)
+	f.Add("response_type=code&scope=openid&max_age=99999999999999999999&prompt=none+none", false)
+	f.Add("response_type=%22%5C%C3%A9&scope=openid", false)
 	f.Fuzz(func(t *testing.T, raw string, public bool) {
 		v, _ := url.ParseQuery(raw) // keep what parsed, as a lenient handler would
 		c := confidentialClient()
@@ -567,6 +628,12 @@ func FuzzParseAuthorizeRequest(f *testing.F) {
 			}
 			if e.Code == "" || e.Status < 400 || e.Status > 499 || e.Cause != nil {
 				t.Fatalf("malformed error %+v", e)
+			}
+			// RFC 6749 §4.1.2.1: descriptions are already within the
+			// allowed characters; nothing of the request gets in that
+			// WireDescription would have to change.
+			if WireDescription(e.Description) != e.Description || e.Description == "" {
+				t.Fatalf("description %q is not wire-safe", e.Description)
 			}
 			return
 		}
@@ -603,8 +670,21 @@ func FuzzParseAuthorizeRequest(f *testing.F) {
 				t.Fatalf("prompt %q has unknown value %q", req.Prompt, p)
 			}
 		}
-		if req.MaxAge != nil && *req.MaxAge < 0 {
+		if req.MaxAge != nil && (*req.MaxAge < 0 || *req.MaxAge > 1<<31-1) {
 			t.Fatalf("max_age %d", *req.MaxAge)
+		}
+		// OIDC Core §3.1.2.1: max_age is digits only.
+		if ma := v.Get("max_age"); ma != "" && (req.MaxAge == nil || strings.Trim(ma, "0123456789") != "") {
+			t.Fatalf("max_age %q accepted as %v", ma, req.MaxAge)
+		}
+		// OIDC Core §3.1.2.1: none with any other value, known or not,
+		// is an error.
+		if fields := strings.Fields(v.Get("prompt")); slices.Contains(fields, PromptNone) {
+			for _, p := range fields {
+				if p != PromptNone {
+					t.Fatalf("prompt %q accepted", v.Get("prompt"))
+				}
+			}
 		}
 		if public && req.CodeChallenge == "" {
 			t.Fatal("public client without PKCE accepted")

@@ -88,6 +88,11 @@ func TestErrorErrorAndUnwrap(t *testing.T) {
 }
 
 func TestAsError(t *testing.T) {
+	t.Run("nil is nil", func(t *testing.T) {
+		if got := AsError(nil); got != nil {
+			t.Errorf("AsError(nil) = %v, want nil", got)
+		}
+	})
 	grant := InvalidGrant("code expired")
 	tests := []struct {
 		name      string
@@ -176,6 +181,11 @@ func TestWriteTokenError(t *testing.T) {
 			wantStatus: 400,
 			wantBody:   map[string]string{"error": "invalid_grant", "error_description": "bad code"},
 		},
+		{
+			name: "RFC 6749 §5.2 description restricted to its character set", err: InvalidRequest("bad \"value\"\\ é\r\nX-Injected: 1"),
+			wantStatus: 400,
+			wantBody:   map[string]string{"error": "invalid_request", "error_description": "bad ?value?? ??" + "??X-Injected: 1"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,5 +256,37 @@ func TestWriteJSON(t *testing.T) {
 	want := map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 600.0, "scope": "openid"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("body = %v, want %v (id_token must be omitted when empty)", got, want)
+	}
+}
+
+func TestWireDescription(t *testing.T) {
+	// RFC 6749 §4.1.2.1 and §5.2: error_description is %x20-21 / %x23-5B
+	// / %x5D-7E.
+	long := strings.Repeat("d", 300)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"allowed characters kept", "redirect_uri is missing; see RFC 6749 [3.1.2] ~!#$%&'()*+,-./:;<=>?@^_`{|}", "redirect_uri is missing; see RFC 6749 [3.1.2] ~!#$%&'()*+,-./:;<=>?@^_`{|}"},
+		{"double quote %x22", `scope "x"`, "scope ?x?"},
+		{"backslash %x5C", `a\b`, "a?b"},
+		{"control characters", "a\r\nb\tc\x00", "a??b?c?"},
+		{"DEL %x7F", "a\x7f", "a?"},
+		{"non-ASCII: one ? per byte", "é", "??"},
+		{"invalid UTF-8", "\xff", "?"},
+		{"exactly 200 bytes kept", long[:200], long[:200]},
+		{"cut to 200 bytes", long, long[:200]},
+		{"cut before sanitizing a multi-byte character", long[:199] + "é", long[:199] + "?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := WireDescription(tt.in)
+			if got != tt.want {
+				t.Errorf("WireDescription(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if WireDescription(got) != got {
+				t.Errorf("WireDescription is not idempotent on %q", got)
+			}
+		})
 	}
 }

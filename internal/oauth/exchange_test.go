@@ -1,100 +1,40 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 )
 
-// codeStore is an in-memory storage.Store with just what the token
-// endpoint uses. err, when set for a method name, is returned by it.
-type codeStore struct {
-	nopStore
-	mu       sync.Mutex
-	clients  map[string]storage.Client
-	users    map[string]storage.User
-	codes    map[string]storage.AuthCode // by string(hash)
-	redeemed []storage.Grant
-	revoked  []string
-	err      map[string]error
-}
+// usedAt is when the fixture code "used" was redeemed.
+var usedAt = testNow.Add(-10 * time.Second)
 
-func (s *codeStore) fail(method string) error {
-	return s.err[method]
-}
-
-func (s *codeStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	return fakeClients{clients: s.clients, err: s.fail("GetClient")}.GetClient(ctx, id)
-}
-
-func (s *codeStore) GetUser(_ context.Context, id string) (storage.User, error) {
-	if err := s.fail("GetUser"); err != nil {
-		return storage.User{}, err
-	}
-	u, ok := s.users[id]
-	if !ok {
-		return storage.User{}, storage.ErrNotFound
-	}
-	return u, nil
-}
-
-func (s *codeStore) GetAuthCode(_ context.Context, hash []byte) (storage.AuthCode, error) {
-	if err := s.fail("GetAuthCode"); err != nil {
-		return storage.AuthCode{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.codes[string(hash)]
-	if !ok {
-		return storage.AuthCode{}, storage.ErrNotFound
-	}
-	return c, nil
-}
-
-func (s *codeStore) RedeemAuthCode(_ context.Context, hash []byte, now time.Time, g storage.Grant) (storage.AuthCode, error) {
-	if err := s.fail("RedeemAuthCode"); err != nil {
-		return storage.AuthCode{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.codes[string(hash)]
-	if !ok {
-		return storage.AuthCode{}, storage.ErrNotFound
-	}
-	if c.UsedAt != nil {
-		return storage.AuthCode{}, storage.ErrConflict
-	}
-	c.UsedAt = &now
-	s.codes[string(hash)] = c
-	s.redeemed = append(s.redeemed, g)
-	return c, nil
-}
-
-func (s *codeStore) RevokeGrant(_ context.Context, id string, _ time.Time) error {
-	if err := s.fail("RevokeGrant"); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.revoked = append(s.revoked, id)
-	return nil
-}
-
-func newCodeStore() *codeStore {
-	used := testNow.Add(-10 * time.Second)
-	code := func(id string, mod func(*storage.AuthCode)) (string, storage.AuthCode) {
+// fixtureCodes are the authorization codes token tests redeem, by their
+// plain value. A code's grant is "grant-" + its value.
+func fixtureCodes() map[string]storage.AuthCode {
+	code := func(id string, mod func(*storage.AuthCode)) storage.AuthCode {
 		c := storage.AuthCode{
 			CodeHash: secrets.Hash(id), ClientID: "web", UserID: "user-1", SessionID: "sess-1", GrantID: "grant-" + id,
 			RedirectURI: webRedirect, Scopes: []string{"openid", "profile"}, Nonce: "n",
@@ -105,53 +45,209 @@ func newCodeStore() *codeStore {
 		if mod != nil {
 			mod(&c)
 		}
-		return string(c.CodeHash), c
+		return c
 	}
-	s := &codeStore{
-		clients: map[string]storage.Client{
-			"web":     confidentialClient(),
-			"app":     publicClient(),
-			"machine": noCodeClient(),
-		},
-		users: map[string]storage.User{
-			"user-1":   {ID: "user-1"},
-			"disabled": {ID: "disabled", Disabled: true},
-		},
-		codes: map[string]storage.AuthCode{},
+	return map[string]storage.AuthCode{
+		"good":          code("good", nil),
+		"no-openid":     code("no-openid", func(c *storage.AuthCode) { c.Scopes = []string{"profile"} }),
+		"no-pkce":       code("no-pkce", func(c *storage.AuthCode) { c.CodeChallenge, c.CodeChallengeMethod = "", "" }),
+		"for-app":       code("for-app", func(c *storage.AuthCode) { c.ClientID, c.RedirectURI = "app", "http://127.0.0.1:5000/cb" }),
+		"expired":       code("expired", func(c *storage.AuthCode) { c.ExpiresAt = testNow }),
+		"used":          code("used", nil), // redeemed at usedAt by seedTokenData
+		"disabled-user": code("disabled-user", func(c *storage.AuthCode) { c.UserID = "disabled" }),
+		"deleted-user":  code("deleted-user", func(c *storage.AuthCode) { c.UserID = "gone" }),
 	}
-	for id, mod := range map[string]func(*storage.AuthCode){
-		"good":          nil,
-		"no-openid":     func(c *storage.AuthCode) { c.Scopes = []string{"profile"} },
-		"no-pkce":       func(c *storage.AuthCode) { c.CodeChallenge, c.CodeChallengeMethod = "", "" },
-		"for-app":       func(c *storage.AuthCode) { c.ClientID, c.RedirectURI = "app", "http://127.0.0.1:5000/cb" },
-		"expired":       func(c *storage.AuthCode) { c.ExpiresAt = testNow },
-		"used":          func(c *storage.AuthCode) { c.UsedAt = &used },
-		"disabled-user": func(c *storage.AuthCode) { c.UserID = "disabled" },
-		"deleted-user":  func(c *storage.AuthCode) { c.UserID = "gone" },
-	} {
-		h, c := code(id, mod)
-		s.codes[h] = c
+}
+
+// seedTokenData stores, through the storage interface, the clients, users
+// and codes the token tests use. The code "used" is redeemed the way the
+// token endpoint does it, so its grant exists. The user "gone" is deleted
+// after its code was issued; the schema deletes the code with it.
+func seedTokenData(t *testing.T, st storage.Store) {
+	t.Helper()
+	createClients(t, st, confidentialClient(), publicClient(), noCodeClient())
+	createUsers(t, st,
+		storage.User{ID: "user-1"},
+		storage.User{ID: "disabled", Disabled: true},
+		storage.User{ID: "gone"})
+	for id, c := range fixtureCodes() {
+		if err := st.CreateAuthCode(t.Context(), c); err != nil {
+			t.Fatalf("create code %s: %v", id, err)
+		}
 	}
-	return s
+	used := fixtureCodes()["used"]
+	if _, err := st.RedeemAuthCode(t.Context(), used.CodeHash, usedAt, storage.Grant{
+		ID: used.GrantID, UserID: used.UserID, ClientID: used.ClientID, SessionID: used.SessionID,
+		Scopes: used.Scopes, CreatedAt: usedAt,
+	}); err != nil {
+		t.Fatalf("redeem code used: %v", err)
+	}
+	// Users are never deleted through storage.Store; an operator with SQL
+	// can still do it.
+	execSQL(t, st, `DELETE FROM users WHERE id = 'gone'`)
+}
+
+// codeState is what a token request can change about a fixture code: the
+// code row (gone, used or not) and its grant row.
+func codeState(t *testing.T, st storage.Store, id string) string {
+	t.Helper()
+	ctx := t.Context()
+	var b strings.Builder
+	c, err := st.GetAuthCode(ctx, secrets.Hash(id))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		b.WriteString("code absent")
+	case err != nil:
+		t.Fatalf("read back code %s: %v", id, err)
+	default:
+		fmt.Fprintf(&b, "code used_at=%s", fmtTime(c.UsedAt))
+	}
+	g, err := st.GetGrant(ctx, "grant-"+id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		b.WriteString("; grant absent")
+	case err != nil:
+		t.Fatalf("read back grant of %s: %v", id, err)
+	default:
+		fmt.Fprintf(&b, "; grant user=%s client=%s session=%s scopes=%q created_at=%s revoked_at=%s",
+			g.UserID, g.ClientID, g.SessionID, g.Scopes, g.CreatedAt.UTC().Format(time.RFC3339Nano), fmtTime(g.RevokedAt))
+	}
+	return b.String()
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "nil"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// allCodeStates reads codeState for every fixture code.
+func allCodeStates(t *testing.T, st storage.Store) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for id := range fixtureCodes() {
+		m[id] = codeState(t, st, id)
+	}
+	return m
+}
+
+// redeemedState is codeState after code id was redeemed at testNow.
+func redeemedState(id string, revoked bool) string {
+	c := fixtureCodes()[id]
+	r := "nil"
+	if revoked {
+		r = testNow.Format(time.RFC3339Nano)
+	}
+	now := testNow.Format(time.RFC3339Nano)
+	return fmt.Sprintf("code used_at=%s; grant user=%s client=%s session=%s scopes=%q created_at=%s revoked_at=%s",
+		now, c.UserID, c.ClientID, c.SessionID, c.Scopes, now, r)
+}
+
+// revokedNow is a codeState whose grant was revoked at testNow.
+func revokedNow(state string) string {
+	return strings.Replace(state, "revoked_at=nil", "revoked_at="+testNow.Format(time.RFC3339Nano), 1)
+}
+
+// checkCodeStates compares every fixture code's state with want and
+// reports each difference.
+func checkCodeStates(t *testing.T, st storage.Store, want map[string]string) {
+	t.Helper()
+	got := allCodeStates(t, st)
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if got[id] != want[id] {
+			t.Errorf("code %s:\n got %s\nwant %s", id, got[id], want[id])
+		}
+	}
+}
+
+// tokenFixture is one database seeded by seedTokenData and the handles a
+// token test needs on it.
+type tokenFixture struct {
+	// store is the server's handle. Tests may close it (the database is
+	// down) or make it read-only.
+	store storage.Store
+	// db is another handle on the same database, always open and
+	// writable: the test reads back through it.
+	db       storage.Store
+	keys     *keys.Manager
+	idTokens *keyIDTokens
+	logs     *syncBuffer
+}
+
+// newTokenFixture seeds a fresh SQLite database. With readOnly it is a
+// Postgres database instead, and the server's connection refuses writes.
+func newTokenFixture(t *testing.T, readOnly bool) *tokenFixture {
+	t.Helper()
+	f := &tokenFixture{logs: &syncBuffer{}}
+	if readOnly {
+		dbURL := pgtest.NewDatabaseURL(t)
+		f.db = openPostgres(t, dbURL)
+		f.store = openPostgres(t, readOnlyURL(t, dbURL))
+	} else {
+		st := newStore(t)
+		f.store, f.db = st, reopen(t, st)
+	}
+	seedTokenData(t, f.db)
+	f.keys = newKeys(t, f.db)
+	f.idTokens = &keyIDTokens{keys: f.keys}
+	return f
+}
+
+// server returns a server over the fixture's store; idTokens nil means
+// the fixture's real-key ID tokens.
+func (f *tokenFixture) server(t *testing.T, idTokens IDTokenMinter) *Server {
+	t.Helper()
+	if idTokens == nil {
+		idTokens = f.idTokens
+	}
+	return newTestServer(t, Config{}, Deps{
+		Store: f.store, Signer: f.keys, Verifier: f.keys, IDTokens: idTokens,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var webCreds = ClientCredentials{ID: "web", Secret: "web-secret", Method: AuthSecretBasic}
+
+// tokenReq is a request that redeems code as the web client would.
+func tokenReq(code string, mod func(*TokenRequest)) TokenRequest {
+	r := TokenRequest{Credentials: webCreds, GrantType: GrantAuthorizationCode, Code: code, RedirectURI: webRedirect, CodeVerifier: rfc7636Verifier}
+	if mod != nil {
+		mod(&r)
+	}
+	return r
 }
 
 func TestToken(t *testing.T) {
-	webCreds := ClientCredentials{ID: "web", Secret: "web-secret", Method: AuthSecretBasic}
-	req := func(code string, mod func(*TokenRequest)) TokenRequest {
-		r := TokenRequest{Credentials: webCreds, GrantType: GrantAuthorizationCode, Code: code, RedirectURI: webRedirect, CodeVerifier: rfc7636Verifier}
-		if mod != nil {
-			mod(&r)
-		}
-		return r
-	}
+	req := tokenReq
 	tests := []struct {
 		name        string
 		req         TokenRequest
-		storeErr    map[string]error
+		down        bool // the server's store is closed before the request
+		readOnly    bool // the server's connection (to Postgres) refuses writes
 		idTokenErr  bool
 		wantCode    string
 		wantStatus  int
-		wantRevoked []string
+		wantRevoked []string // codes whose grant the request revokes
+		wantLog     string
 		wantIDToken bool
 		wantScope   string
 	}{
@@ -182,37 +278,62 @@ func TestToken(t *testing.T) {
 		{name: "RFC 7636 §4.5 verifier missing", req: req("good", func(r *TokenRequest) { r.CodeVerifier = "" }), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "RFC 9700 §4.8.2 PKCE downgrade", req: req("no-pkce", nil), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "RFC 6749 §4.1.2 expired code", req: req("expired", nil), wantCode: "invalid_grant", wantStatus: 400},
-		{name: "RFC 6749 §4.1.2 replay revokes the grant", req: req("used", nil), wantCode: "invalid_grant", wantStatus: 400, wantRevoked: []string{"grant-used"}},
+		{name: "RFC 6749 §4.1.2 replay revokes the grant", req: req("used", nil), wantCode: "invalid_grant", wantStatus: 400,
+			wantRevoked: []string{"used"}, wantLog: "authorization code replayed; grant revoked"},
 		{name: "replay without the verifier revokes nothing", req: req("used", func(r *TokenRequest) { r.CodeVerifier = strings.Repeat("a", 43) }), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "replay with the wrong redirect_uri revokes nothing", req: req("used", func(r *TokenRequest) { r.RedirectURI = "https://evil.example/" }), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "disabled user", req: req("disabled-user", nil), wantCode: "invalid_grant", wantStatus: 400},
+		// Deleting a user deletes its codes (ON DELETE CASCADE), so the
+		// code is unknown by the time it is redeemed.
 		{name: "deleted user", req: req("deleted-user", nil), wantCode: "invalid_grant", wantStatus: 400},
-		{name: "store down", req: req("good", nil), storeErr: map[string]error{"GetAuthCode": errors.New("conn reset")}, wantCode: "temporarily_unavailable", wantStatus: 503},
-		{name: "lost redemption race counts as replay", req: req("good", nil), storeErr: map[string]error{"RedeemAuthCode": fmt.Errorf("redeem: %w", storage.ErrConflict)}, wantCode: "invalid_grant", wantStatus: 400, wantRevoked: []string{"grant-good"}},
-		{name: "replay whose revocation fails is not reported as done", req: req("used", nil), storeErr: map[string]error{"RevokeGrant": errors.New("conn reset")}, wantCode: "temporarily_unavailable", wantStatus: 503},
-		{name: "ID token failure is server_error", req: req("good", nil), idTokenErr: true, wantCode: "server_error", wantStatus: 500},
+		{name: "store down", req: req("good", nil), down: true, wantCode: "temporarily_unavailable", wantStatus: 503},
+		{name: "replay whose revocation fails is not reported as done", req: req("used", nil), readOnly: true,
+			wantCode: "temporarily_unavailable", wantStatus: 503, wantLog: "revoke grant after code replay"},
+		// Tokens are signed before the code is redeemed: a failure leaves
+		// the code unused, and the client's retry is not a replay.
+		{name: "ID token failure is server_error and leaves the code unused", req: req("good", nil), idTokenErr: true, wantCode: "server_error", wantStatus: 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newCodeStore()
-			st.err = tt.storeErr
-			var idt IDTokenMinter = fakeIDTokens{}
+			f := newTokenFixture(t, tt.readOnly)
+			var idt IDTokenMinter
 			if tt.idTokenErr {
 				idt = failingIDTokens{}
 			}
-			signer := &fakeSigner{}
-			s := newTestServer(t, Config{}, Deps{Store: st, Signer: signer, IDTokens: idt})
+			s := f.server(t, idt)
+			want := allCodeStates(t, f.db)
+			if tt.down {
+				if err := f.store.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
 			resp, e := s.Token(t.Context(), tt.req)
-			if fmt.Sprint(st.revoked) != fmt.Sprint(tt.wantRevoked) {
-				t.Errorf("revoked grants = %v, want %v", st.revoked, tt.wantRevoked)
+
+			if tt.wantLog != "" && !strings.Contains(f.logs.String(), tt.wantLog) {
+				t.Errorf("log %q does not say %q", f.logs.String(), tt.wantLog)
 			}
 			if tt.wantCode != "" {
 				wantError(t, e, tt.wantCode, tt.wantStatus)
 				if resp != nil {
 					t.Errorf("response %+v with an error", resp)
 				}
-				if len(st.redeemed) != 0 && tt.storeErr["RedeemAuthCode"] == nil && !tt.idTokenErr {
-					t.Errorf("code redeemed although the request failed: %+v", st.redeemed)
+				if tt.wantCode == "temporarily_unavailable" {
+					wantUnavailable(t, e)
+				}
+				// Nothing is written by a failed request but the
+				// revocation a replay calls for.
+				for _, id := range tt.wantRevoked {
+					want[id] = revokedNow(want[id])
+				}
+				checkCodeStates(t, f.db, want)
+				if tt.idTokenErr {
+					// The client retries once signing works again.
+					if _, e := f.server(t, nil).Token(t.Context(), tt.req); e != nil {
+						t.Fatalf("retry after the ID token failure: %v", e)
+					}
+					want[tt.req.Code] = redeemedState(tt.req.Code, false)
+					checkCodeStates(t, f.db, want)
 				}
 				return
 			}
@@ -225,23 +346,37 @@ func TestToken(t *testing.T) {
 			if (resp.IDToken != "") != tt.wantIDToken {
 				t.Errorf("id_token = %q, want present %v", resp.IDToken, tt.wantIDToken)
 			}
-			if len(st.redeemed) != 1 {
-				t.Fatalf("redeemed %d times, want 1", len(st.redeemed))
+			// RFC 6749 §4.1.2: the code is now used, and the grant its
+			// tokens descend from exists; nothing else changed.
+			want[tt.req.Code] = redeemedState(tt.req.Code, false)
+			checkCodeStates(t, f.db, want)
+
+			c, e := s.ValidateAccessToken(resp.AccessToken)
+			if e != nil {
+				t.Fatalf("the access token does not validate: %v", e)
 			}
-			var c AccessTokenClaims
-			if err := json.Unmarshal(signer.claims, &c); err != nil {
-				t.Fatal(err)
+			code := fixtureCodes()[tt.req.Code]
+			if c.GrantID() != code.GrantID || c.Subject != code.UserID || c.ClientID != tt.req.Credentials.ID || c.Scope != tt.wantScope {
+				t.Errorf("access token claims %+v do not match the grant of code %+v", c, code)
 			}
-			if g := st.redeemed[0]; c.GrantID() != g.ID || g.UserID != c.Subject || g.ClientID != tt.req.Credentials.ID {
-				t.Errorf("grant %+v does not match access token claims %+v", g, c)
+			if tt.wantIDToken {
+				r, n := f.idTokens.last()
+				if n != 1 || r.User.ID != code.UserID || r.Client.ID != code.ClientID || r.Nonce != code.Nonce ||
+					r.SessionID != code.SessionID || !r.AuthTime.Equal(code.AuthTime) || r.AccessToken != resp.AccessToken {
+					t.Errorf("ID token minted %d times, last from %+v", n, r)
+				}
+				// RFC 9068 §4: the ID token is no access token.
+				if _, e := s.ValidateAccessToken(resp.IDToken); e == nil {
+					t.Error("the ID token validates as an access token")
+				}
 			}
-			// RFC 6749 §4.1.2: single use.
+
+			// RFC 6749 §4.1.2: single use; a second use revokes the grant.
 			if _, e := s.Token(t.Context(), tt.req); e == nil || e.Code != "invalid_grant" {
 				t.Errorf("second redemption: %v, want invalid_grant", e)
 			}
-			if len(st.revoked) != 1 || st.revoked[0] != st.redeemed[0].ID {
-				t.Errorf("second redemption revoked %v, want [%s]", st.revoked, st.redeemed[0].ID)
-			}
+			want[tt.req.Code] = redeemedState(tt.req.Code, true)
+			checkCodeStates(t, f.db, want)
 		})
 	}
 }
@@ -252,67 +387,227 @@ func (failingIDTokens) MintIDToken(context.Context, IDTokenRequest) (string, err
 	return "", errors.New("no signing key for RS256")
 }
 
+// TestTokenInterleaved runs something else in the window between reading
+// the code and redeeming it (while the tokens are signed).
+func TestTokenInterleaved(t *testing.T) {
+	t.Run("lost redemption race counts as replay", func(t *testing.T) {
+		f := newTokenFixture(t, false)
+		var s *Server
+		var winner *TokenResponse
+		var winnerErr *Error
+		s = f.server(t, &hookIDTokens{IDTokenMinter: f.idTokens, during: func(ctx context.Context) {
+			winner, winnerErr = s.Token(ctx, tokenReq("good", nil))
+		}})
+		want := allCodeStates(t, f.db)
+
+		resp, e := s.Token(t.Context(), tokenReq("good", nil))
+
+		if winnerErr != nil || winner == nil {
+			t.Fatalf("the request that got in first: %v", winnerErr)
+		}
+		wantError(t, e, "invalid_grant", 400)
+		if resp != nil {
+			t.Errorf("the request that lost got tokens: %+v", resp)
+		}
+		// RFC 6749 §4.1.2: the grant the winner's tokens carry is revoked.
+		want["good"] = redeemedState("good", true)
+		checkCodeStates(t, f.db, want)
+		if c, e := s.ValidateAccessToken(winner.AccessToken); e != nil || c.GrantID() != "grant-good" {
+			t.Errorf("winner's access token: claims %+v, error %v", c, e)
+		}
+	})
+	t.Run("database down before the code is redeemed", func(t *testing.T) {
+		f := newTokenFixture(t, false)
+		s := f.server(t, &hookIDTokens{IDTokenMinter: f.idTokens, during: func(context.Context) {
+			if err := f.store.Close(); err != nil {
+				t.Error(err)
+			}
+		}})
+		want := allCodeStates(t, f.db)
+
+		resp, e := s.Token(t.Context(), tokenReq("good", nil))
+
+		wantUnavailable(t, e)
+		if resp != nil {
+			t.Errorf("response %+v with an error", resp)
+		}
+		checkCodeStates(t, f.db, want)
+	})
+	t.Run("database down after the client is authenticated", func(t *testing.T) {
+		// exchangeCode's first read, of the code, fails: the client was
+		// authenticated while the database still answered.
+		f := newTokenFixture(t, false)
+		s := f.server(t, nil)
+		client, err := f.store.GetClient(t.Context(), "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := allCodeStates(t, f.db)
+		if err := f.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		resp, e := s.exchangeCode(t.Context(), client, tokenReq("good", nil))
+		wantUnavailable(t, e)
+		if resp != nil {
+			t.Errorf("response %+v with an error", resp)
+		}
+		checkCodeStates(t, f.db, want)
+	})
+}
+
+// TestTokenConcurrentRedemption: RFC 6749 §4.1.2 says a code used more
+// than once MUST be denied and the tokens issued from it SHOULD be
+// revoked. Concurrent uses are no exception: exactly one request gets
+// tokens, and the grant they carry ends up revoked.
+func TestTokenConcurrentRedemption(t *testing.T) {
+	backends := []struct {
+		name string
+		open func(t *testing.T) storage.Store
+	}{
+		{"postgres", func(t *testing.T) storage.Store { return pgtest.NewStore(t) }},
+		{"sqlite", func(t *testing.T) storage.Store { return newStore(t) }},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			createClients(t, st, confidentialClient())
+			createUsers(t, st, storage.User{ID: "user-1"})
+			good := fixtureCodes()["good"]
+			if err := st.CreateAuthCode(t.Context(), good); err != nil {
+				t.Fatal(err)
+			}
+			m := newKeys(t, st)
+			idt := &keyIDTokens{keys: m}
+			s := newTestServer(t, Config{}, Deps{Store: st, Signer: m, Verifier: m, IDTokens: idt, Rand: rand.Reader})
+
+			const n = 20
+			resps := make([]*TokenResponse, n)
+			errs := make([]*Error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					resps[i], errs[i] = s.Token(t.Context(), tokenReq("good", nil))
+				})
+			}
+			close(start)
+			wg.Wait()
+
+			var winners []int
+			for i := range n {
+				switch {
+				case errs[i] == nil && resps[i] != nil:
+					winners = append(winners, i)
+				case errs[i] != nil && errs[i].Code == "invalid_grant" && errs[i].Status == 400 && resps[i] == nil:
+				default:
+					t.Errorf("request %d: response %+v, error %v; want tokens or invalid_grant", i, resps[i], errs[i])
+				}
+			}
+			if len(winners) != 1 {
+				t.Fatalf("%d requests got tokens, want exactly 1", len(winners))
+			}
+			if got, want := codeState(t, st, "good"), redeemedState("good", true); got != want {
+				t.Errorf("after the race:\n got %s\nwant %s", got, want)
+			}
+			c, e := s.ValidateAccessToken(resps[winners[0]].AccessToken)
+			if e != nil || c.GrantID() != good.GrantID {
+				t.Errorf("winner's access token: claims %+v, error %v; want grant %s", c, e, good.GrantID)
+			}
+		})
+	}
+}
+
 func TestHandleToken(t *testing.T) {
+	good := "grant_type=authorization_code&code=good&redirect_uri=" + url.QueryEscape(webRedirect) + "&code_verifier=" + rfc7636Verifier
 	tests := []struct {
 		name       string
+		target     string // default /token
 		auth       string
 		body       string
 		wantStatus int
 		wantError  string
 	}{
-		{"RFC 6749 §5.1 success", basic("web", "web-secret"),
-			"grant_type=authorization_code&code=good&redirect_uri=" + url.QueryEscape(webRedirect) + "&code_verifier=" + rfc7636Verifier, 200, ""},
-		{"RFC 6749 §5.2 invalid_client", basic("web", "wrong"),
-			"grant_type=authorization_code&code=good&redirect_uri=" + url.QueryEscape(webRedirect) + "&code_verifier=" + rfc7636Verifier, 401, "invalid_client"},
-		{"RFC 6749 §5.2 parse error", "", "grant_type=authorization_code&code=a&code=b&client_id=app", 400, "invalid_request"},
-		{"RFC 6749 §5.2 invalid_grant", basic("web", "web-secret"), "grant_type=authorization_code&code=nope", 400, "invalid_grant"},
+		{"RFC 6749 §5.1 success", "", basic("web", "web-secret"), good, 200, ""},
+		{"malformed query string is ignored", "/token?a=%zz;b", basic("web", "web-secret"), good, 200, ""},
+		{"RFC 6749 §5.2 invalid_client", "", basic("web", "wrong"), good, 401, "invalid_client"},
+		{"RFC 6749 §5.2 parse error", "", "", "grant_type=authorization_code&code=a&code=b&client_id=app", 400, "invalid_request"},
+		{"RFC 6749 §5.2 invalid_grant", "", basic("web", "web-secret"), "grant_type=authorization_code&code=nope", 400, "invalid_grant"},
+		{"credentials in the query do not count", "/token?client_secret=web-secret", "",
+			"grant_type=authorization_code&code=good&client_id=web", 401, "invalid_client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestServer(t, Config{}, Deps{Store: newCodeStore()})
-			r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/token", strings.NewReader(tt.body))
+			f := newTokenFixture(t, false)
+			s := f.server(t, nil)
+			mux := http.NewServeMux()
+			mux.HandleFunc("/token", s.HandleToken)
+			srv := httptest.NewUnstartedServer(mux)
+			// net/http logs every query with a semicolon.
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.Start()
+			defer srv.Close()
+
+			target := tt.target
+			if target == "" {
+				target = "/token"
+			}
+			r, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+target, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if tt.auth != "" {
 				r.Header.Set("Authorization", tt.auth)
 			}
-			w := httptest.NewRecorder()
-			s.HandleToken(w, r)
-			if w.Code != tt.wantStatus {
-				t.Errorf("status = %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			res, err := srv.Client().Do(r)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got := w.Header().Get("Cache-Control"); got != "no-store" {
+			defer res.Body.Close()
+			raw, err := io.ReadAll(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != tt.wantStatus {
+				t.Errorf("status = %d, want %d; body %s", res.StatusCode, tt.wantStatus, raw)
+			}
+			if got := res.Header.Get("Cache-Control"); got != "no-store" {
 				t.Errorf("Cache-Control = %q", got)
 			}
 			var body map[string]any
-			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
-				t.Fatalf("body %q: %v", w.Body, err)
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("body %q: %v", raw, err)
 			}
 			if tt.wantError == "" {
-				if body["access_token"] == nil || body["token_type"] != "Bearer" || body["error"] != nil {
+				at, _ := body["access_token"].(string)
+				if body["token_type"] != "Bearer" || body["error"] != nil {
 					t.Errorf("body = %v", body)
+				}
+				if _, e := s.ValidateAccessToken(at); e != nil {
+					t.Errorf("access_token: %v", e)
 				}
 				return
 			}
 			if body["error"] != tt.wantError || body["access_token"] != nil {
 				t.Errorf("body = %v, want error %s", body, tt.wantError)
 			}
+			if got := codeState(t, f.db, "good"); got != "code used_at=nil; grant absent" {
+				t.Errorf("a failed request changed the code: %s", got)
+			}
 		})
 	}
 }
 
-func (s *codeStore) CreateAuthCode(_ context.Context, c storage.AuthCode) error {
-	if err := s.fail("CreateAuthCode"); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.codes[string(c.CodeHash)] = c
-	return nil
-}
-
 func TestIssueCode(t *testing.T) {
-	st := newCodeStore()
-	s := newTestServer(t, Config{CodeTTL: 45 * time.Second}, Deps{Store: st})
+	st := newStore(t)
+	createClients(t, st, confidentialClient())
+	createUsers(t, st, storage.User{ID: "user-1"})
+	m := newKeys(t, st)
+	deps := func(r io.Reader) Deps {
+		return Deps{Store: st, Signer: m, Verifier: m, IDTokens: &keyIDTokens{keys: m}, Rand: r}
+	}
+	s := newTestServer(t, Config{CodeTTL: 45 * time.Second}, deps(nil))
 	areq := &AuthorizeRequest{
 		ClientID: "web", RedirectURI: webRedirect, Scopes: []string{"openid"}, Nonce: "n-1",
 		CodeChallenge: rfc7636Challenge, CodeChallengeMethod: PKCES256,
@@ -322,21 +617,40 @@ func TestIssueCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, ok := st.codes[string(secrets.Hash(code))]
-	if !ok {
-		t.Fatal("code not stored under its hash")
+	stored, err := st.GetAuthCode(t.Context(), secrets.Hash(code))
+	if err != nil {
+		t.Fatalf("code not stored under its hash: %v", err)
 	}
 	t.Run("only the hash is stored", func(t *testing.T) {
-		for k, c := range st.codes {
-			if strings.Contains(k, code) || strings.Contains(fmt.Sprintf("%+v", c), code) {
-				t.Errorf("plain code stored: %+v", c)
+		// What a copy of the database files would give away.
+		var dump []byte
+		files, err := filepath.Glob(st.Path() + "*") // the database, its -wal and -shm
+		if err != nil || len(files) == 0 {
+			t.Fatalf("database files: %v %v", files, err)
+		}
+		for _, name := range files {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
 			}
+			dump = append(dump, b...)
+		}
+		if !bytes.Contains(dump, secrets.Hash(code)) {
+			t.Fatal("the code's hash is not in the database files; the dump is not what was written")
+		}
+		if bytes.Contains(dump, []byte(code)) {
+			t.Error("the plain code is in the database files")
+		}
+		if strings.Contains(fmt.Sprintf("%+v", stored), code) {
+			t.Errorf("plain code stored: %+v", stored)
 		}
 	})
 	t.Run("RFC 6749 §4.1.2 bound to the request", func(t *testing.T) {
 		if stored.ClientID != "web" || stored.RedirectURI != webRedirect || stored.CodeChallenge != rfc7636Challenge ||
 			stored.CodeChallengeMethod != PKCES256 || stored.Nonce != "n-1" || stored.UserID != "user-1" ||
-			stored.SessionID != "sess-1" || stored.GrantID == "" || stored.UsedAt != nil {
+			stored.SessionID != "sess-1" || stored.GrantID == "" || stored.UsedAt != nil ||
+			!slices.Equal(stored.Scopes, []string{"openid"}) || !slices.Equal(stored.AMR, []string{"pwd"}) ||
+			!stored.AuthTime.Equal(sub.AuthTime) {
 			t.Errorf("stored code = %+v", stored)
 		}
 	})
@@ -346,29 +660,46 @@ func TestIssueCode(t *testing.T) {
 		}
 	})
 	t.Run("redeemable once", func(t *testing.T) {
-		req := TokenRequest{Credentials: ClientCredentials{ID: "web", Secret: "web-secret", Method: AuthSecretBasic},
-			GrantType: GrantAuthorizationCode, Code: code, RedirectURI: webRedirect, CodeVerifier: rfc7636Verifier}
+		req := TokenRequest{Credentials: webCreds, GrantType: GrantAuthorizationCode, Code: code, RedirectURI: webRedirect, CodeVerifier: rfc7636Verifier}
 		if _, e := s.Token(t.Context(), req); e != nil {
 			t.Fatalf("first redemption: %v", e)
+		}
+		if c, err := st.GetAuthCode(t.Context(), secrets.Hash(code)); err != nil || c.UsedAt == nil || !c.UsedAt.Equal(testNow) {
+			t.Fatalf("after redemption: code %+v, %v", c, err)
 		}
 		if _, e := s.Token(t.Context(), req); e == nil || e.Code != "invalid_grant" {
 			t.Fatalf("second redemption: %v", e)
 		}
+		if g, err := st.GetGrant(t.Context(), stored.GrantID); err != nil || g.RevokedAt == nil {
+			t.Errorf("after the second redemption: grant %+v, %v; want it revoked", g, err)
+		}
 	})
 	t.Run("two codes differ", func(t *testing.T) {
-		s := newTestServer(t, Config{}, Deps{Store: newCodeStore(), Rand: rand.Reader})
+		s := newTestServer(t, Config{}, deps(rand.Reader))
 		a, err1 := s.IssueCode(t.Context(), areq, sub)
 		b, err2 := s.IssueCode(t.Context(), areq, sub)
 		if err1 != nil || err2 != nil || a == b {
-			t.Errorf("codes %q %q (%v, %v)", a, b, err1, err2)
+			t.Fatalf("codes %q %q (%v, %v)", a, b, err1, err2)
+		}
+		ca, err1 := st.GetAuthCode(t.Context(), secrets.Hash(a))
+		cb, err2 := st.GetAuthCode(t.Context(), secrets.Hash(b))
+		if err1 != nil || err2 != nil || ca.GrantID == cb.GrantID {
+			t.Errorf("stored %+v / %+v (%v, %v): want two codes with their own grant ids", ca, cb, err1, err2)
 		}
 	})
-	t.Run("store failure", func(t *testing.T) {
-		st := newCodeStore()
-		st.err = map[string]error{"CreateAuthCode": errors.New("disk full")}
+	t.Run("store down", func(t *testing.T) {
+		st := newStore(t)
+		createClients(t, st, confidentialClient())
+		createUsers(t, st, storage.User{ID: "user-1"})
 		s := newTestServer(t, Config{}, Deps{Store: st})
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if code, err := s.IssueCode(t.Context(), areq, sub); err == nil || code != "" {
 			t.Errorf("IssueCode = %q, %v; want an error", code, err)
+		}
+		if n := countRows(t, st, "auth_codes"); n != 0 {
+			t.Errorf("%d codes stored by a failed IssueCode", n)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -145,4 +147,52 @@ func TestScopeSets(t *testing.T) {
 			t.Error("UnionScopes aliased its first argument")
 		}
 	})
+}
+
+func TestParseFormBody(t *testing.T) {
+	const limit = 64
+	tests := []struct {
+		name     string
+		target   string
+		body     string
+		want     url.Values
+		wantDesc string // substring of the description when an error is expected
+	}{
+		{name: "body parameters", target: "/x", body: "a=1&b=2&b=3", want: url.Values{"a": {"1"}, "b": {"2", "3"}}},
+		{name: "empty body", target: "/x", body: "", want: url.Values{}},
+		{name: "query string ignored", target: "/x?a=from-query&c=3", body: "a=1", want: url.Values{"a": {"1"}}},
+		{name: "malformed query string ignored", target: "/x?a=%zz;b", body: "a=1", want: url.Values{"a": {"1"}}},
+		{name: "body of exactly the limit", target: "/x", body: "a=" + strings.Repeat("x", limit-2), want: url.Values{"a": {strings.Repeat("x", limit-2)}}},
+
+		{name: "body over the limit", target: "/x", body: "a=" + strings.Repeat("x", limit-1), wantDesc: "too large"},
+		{name: "malformed percent-encoding", target: "/x", body: "a=%zz", wantDesc: "form encoding"},
+		{name: "semicolon separator", target: "/x", body: "a=1;b=2", wantDesc: "form encoding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, tt.target, strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			got, e := ParseFormBody(w, r, limit)
+			if tt.wantDesc != "" {
+				wantError(t, e, "invalid_request", http.StatusBadRequest)
+				if !strings.Contains(e.Description, tt.wantDesc) {
+					t.Errorf("description %q, want it to mention %q", e.Description, tt.wantDesc)
+				}
+				if got != nil {
+					t.Errorf("values %v returned with an error", got)
+				}
+				return
+			}
+			if e != nil {
+				t.Fatalf("error = %v", e)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("values = %v, want %v", got, tt.want)
+			}
+			if r.Form != nil || r.PostForm != nil {
+				t.Error("ParseFormBody filled r.Form or r.PostForm")
+			}
+		})
+	}
 }

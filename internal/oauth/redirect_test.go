@@ -124,6 +124,11 @@ func TestMatchRedirectURILoopback(t *testing.T) {
 
 		{"port 0", nil, "http://127.0.0.1:0/cb", true, false},
 		{"port 00000", nil, "http://127.0.0.1:00000/cb", true, false},
+		{"port with a leading zero", nil, "http://127.0.0.1:080/cb", true, false},
+		{"[::1] port with a leading zero", nil, "http://[::1]:08080/cb", true, false},
+		{"localhost port with a leading zero", nil, "http://localhost:01/cb", true, false},
+		{"registered port with a leading zero, requested exactly", []string{"http://127.0.0.1:080/cb"}, "http://127.0.0.1:080/cb", true, true},
+		{"registered port with a leading zero gets no port exception", []string{"http://127.0.0.1:080/cb"}, "http://127.0.0.1:80/cb", true, false},
 		{"port 65536", nil, "http://127.0.0.1:65536/cb", true, false},
 		{"port 99999", nil, "http://127.0.0.1:99999/cb", true, false},
 		{"port 6 digits", nil, "http://127.0.0.1:123456/cb", true, false},
@@ -204,6 +209,8 @@ func TestValidPort(t *testing.T) {
 		{"1", true}, {"80", true}, {"65535", true},
 		{"", false}, {"0", false}, {"65536", false}, {"100000", false},
 		{"+80", false}, {"-1", false}, {"8a", false}, {" 80", false}, {"80 ", false},
+		// A leading zero would make two spellings of one port.
+		{"080", false}, {"01", false}, {"08080", false}, {"00", false},
 		{"٣", false}, // a non-ASCII digit
 	}
 	for _, tt := range tests {

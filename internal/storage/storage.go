@@ -15,8 +15,10 @@ var (
 	// ErrAlreadyExists: a unique constraint was violated.
 	ErrAlreadyExists = errors.New("storage: already exists")
 	// ErrConflict: the row exists but is not in the state the operation
-	// needs (a code already used, a session already ended).
+	// needs (a code already used, a refresh token already spent).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrRevoked: the grant the operation works under has been revoked.
+	ErrRevoked = errors.New("storage: revoked")
 )
 
 // Store is everything Gatehouse persists. Implementations are safe for
@@ -35,11 +37,17 @@ type Store interface {
 	GrantStore
 	ConsentStore
 	SigningKeyStore
+	RefreshTokenStore
+	AccessTokenStore
 
 	// DeleteExpired removes rows that can never be used again: auth
-	// requests and authorization codes whose expires_at is before now, and
-	// login sessions whose absolute expiry is before now. It returns how
-	// many rows were removed in total.
+	// requests and authorization codes whose expires_at is before now,
+	// login sessions whose absolute expiry is before now, opaque access
+	// tokens and revoked-JWT entries whose expires_at is before now, and
+	// refresh tokens whose AbsoluteExpiresAt is before now or which are
+	// unspent with ExpiresAt before now. (Spent refresh tokens are kept
+	// until their family's absolute expiry so that reuse is recognised for
+	// the whole life of the family.) It returns how many rows were removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -53,6 +61,12 @@ type UserStore interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// ListUsers returns all users ordered by CreatedAt, then ID.
 	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserDisabled sets Disabled and UpdatedAt = now. ErrNotFound if
+	// there is no such user.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	// SetUserPassword sets PasswordHash and UpdatedAt = now. ErrNotFound if
+	// there is no such user.
+	SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
 }
 
 // ClientStore keeps registered OAuth clients.
@@ -64,10 +78,14 @@ type ClientStore interface {
 	// ListClients returns all clients ordered by CreatedAt, then ID.
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes the client and, in the same transaction, its
-	// consents, auth requests, authorization codes and grants (a deleted
-	// client must leave nothing that could still be redeemed). ErrNotFound
-	// if there was no such client.
+	// consents, auth requests, authorization codes, grants, refresh tokens
+	// and opaque access tokens (a deleted client must leave nothing that
+	// could still be redeemed). ErrNotFound if there was no such client.
 	DeleteClient(ctx context.Context, id string) error
+	// ClientsVersion returns a number that changes, in the same transaction,
+	// whenever a client is created or deleted. In-process client caches
+	// poll it to notice changes made by other instances and the CLI.
+	ClientsVersion(ctx context.Context) (int64, error)
 }
 
 // SessionStore keeps login sessions at the IdP.
@@ -83,10 +101,16 @@ type SessionStore interface {
 	// TouchSession sets LastSeenAt = now for a session that has not ended.
 	// ErrNotFound if there is no such session, ErrConflict if it has ended.
 	TouchSession(ctx context.Context, id string, now time.Time) error
-	// EndSession sets EndedAt = now if it is not already set.
-	// ErrNotFound if there is no such session; ending an ended session is
-	// not an error (and does not move EndedAt).
+	// EndSession sets EndedAt = now if it is not already set and, in the
+	// same transaction, revokes (RevokedAt = now) every unrevoked grant
+	// bound to the session: SessionID = id and not Offline. ErrNotFound if
+	// there is no such session; ending an ended session is not an error
+	// (and does not move EndedAt).
 	EndSession(ctx context.Context, id string, now time.Time) error
+	// EndUserSessions ends every session of the user that has not ended,
+	// as EndSession does (bound grants revoked too). It returns how many
+	// sessions it ended.
+	EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error)
 }
 
 // AuthRequestStore keeps authorization requests that wait for the person to
@@ -115,11 +139,20 @@ type AuthCodeStore interface {
 	// expired or not. ErrNotFound if none.
 	GetAuthCode(ctx context.Context, codeHash []byte) (AuthCode, error)
 	// RedeemAuthCode atomically marks the code used at now and inserts g
-	// (whose ID must equal the code's GrantID), in one transaction. Of many
-	// concurrent callers exactly one succeeds; the others get ErrConflict
-	// and nothing is written. ErrNotFound if the code does not exist.
-	// Expiry is the caller's check (it has already read the code).
-	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g Grant) (AuthCode, error)
+	// (whose ID must equal the code's GrantID) and the tokens in issued
+	// (whose GrantID must be g.ID), in one transaction. Of many concurrent
+	// callers exactly one succeeds; the others get ErrConflict and nothing
+	// is written. ErrNotFound if the code does not exist. Expiry is the
+	// caller's check (it has already read the code).
+	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g Grant, issued IssuedTokens) (AuthCode, error)
+}
+
+// IssuedTokens are the stored tokens a redemption or refresh creates. A nil
+// field means none of that kind is stored (no refresh token was issued, or
+// the access token is a self-contained JWT).
+type IssuedTokens struct {
+	RefreshToken *RefreshToken
+	AccessToken  *AccessToken
 }
 
 // GrantStore keeps grants: what a user let a client do, from which every
@@ -128,8 +161,52 @@ type GrantStore interface {
 	// GetGrant returns the grant, revoked or not. ErrNotFound if none.
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	// RevokeGrant sets RevokedAt = now if not already set. ErrNotFound if
-	// there is no such grant; revoking twice is not an error.
+	// there is no such grant; revoking twice is not an error. It takes the
+	// same row lock as RotateRefreshToken, so the two serialize.
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	// RevokeUserGrants revokes every unrevoked grant of the user (offline
+	// or not) and returns how many it revoked.
+	RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error)
+}
+
+// RefreshTokenStore keeps refresh tokens, by hash. Each grant has a family
+// of them: every rotation spends one and adds its successor.
+type RefreshTokenStore interface {
+	// GetRefreshToken returns the token, spent or not, expired or not.
+	// ErrNotFound if none.
+	GetRefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// RotateRefreshToken spends the token and adds its successor, in one
+	// transaction that first locks the grant row (SELECT ... FOR UPDATE on
+	// Postgres; SQLite write transactions are serialized anyway):
+	//   - ErrNotFound if the token does not exist;
+	//   - ErrRevoked if its grant is revoked (nothing written);
+	//   - ErrConflict if the token is already spent (nothing written);
+	//   - otherwise UsedAt = now, SuccessorHash = next.TokenHash, and next
+	//     is inserted, and so is at when not nil.
+	// Of many concurrent callers with one token exactly one succeeds. A
+	// RevokeGrant racing it either commits first (rotation fails with
+	// ErrRevoked) or after (the successor belongs to a revoked grant), so
+	// no token can outlive a revocation.
+	RotateRefreshToken(ctx context.Context, tokenHash []byte, now time.Time, next RefreshToken, at *AccessToken) error
+}
+
+// AccessTokenStore keeps opaque access tokens, by hash, and the list of
+// revoked JWT access tokens.
+type AccessTokenStore interface {
+	// CreateAccessToken inserts t. ErrAlreadyExists if the hash is taken.
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	// GetAccessToken returns the token, revoked or not, expired or not.
+	// ErrNotFound if none.
+	GetAccessToken(ctx context.Context, tokenHash []byte) (AccessToken, error)
+	// RevokeAccessToken sets RevokedAt = now if not already set.
+	// ErrNotFound if there is no such token.
+	RevokeAccessToken(ctx context.Context, tokenHash []byte, now time.Time) error
+	// RevokeJWT records that the JWT access token with this jti is
+	// revoked; the entry can go after expiresAt (the token's exp).
+	// Revoking twice is not an error.
+	RevokeJWT(ctx context.Context, jti string, expiresAt time.Time) error
+	// IsJWTRevoked reports whether RevokeJWT was called for jti.
+	IsJWTRevoked(ctx context.Context, jti string) (bool, error)
 }
 
 // ConsentStore remembers which scopes a user granted to a client.
@@ -195,6 +272,17 @@ type ClientMetadata struct {
 	// SkipConsent is Gatehouse's field for first-party apps: the person is
 	// never asked to consent to this client.
 	SkipConsent bool `json:"skip_consent,omitempty"`
+	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque" (a
+	// reference token, meaningful only through introspection).
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// RefreshTokenIdleLifetime and RefreshTokenAbsoluteLifetime, in
+	// seconds, override the server's refresh token lifetimes for this
+	// client; 0 means the server default.
+	RefreshTokenIdleLifetime     int64 `json:"refresh_token_idle_lifetime,omitempty"`
+	RefreshTokenAbsoluteLifetime int64 `json:"refresh_token_absolute_lifetime,omitempty"`
+	// AllowedResources are the resource indicators (RFC 8707, absolute
+	// URIs) this client may request as the audience of its tokens.
+	AllowedResources []string `json:"allowed_resources,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret
@@ -262,10 +350,15 @@ type AuthCode struct {
 // Grant is what a user let a client do. Tokens issued under it carry its ID;
 // revoking it ends them.
 type Grant struct {
-	ID        string
-	UserID    string
-	ClientID  string
-	SessionID string // empty when not bound to a login session
+	ID       string
+	UserID   string
+	ClientID string
+	// SessionID is the login session the grant was made in. Unless
+	// Offline, the grant is bound to it: ending the session revokes it.
+	SessionID string
+	// Offline is set when the person granted offline_access: the grant
+	// (and its refresh tokens) survives the end of its login session.
+	Offline   bool
 	Scopes    []string
 	CreatedAt time.Time
 	RevokedAt *time.Time
@@ -302,6 +395,39 @@ type SigningKey struct {
 	CreatedAt           time.Time
 	ActivatedAt         *time.Time
 	RetiredAt           *time.Time
+}
+
+// RefreshToken is one member of a grant's family of refresh tokens. Only
+// its hash is stored.
+type RefreshToken struct {
+	TokenHash []byte
+	GrantID   string
+	ClientID  string
+	UserID    string
+	Scopes    []string // the grant's scopes; a refresh can narrow only the access token's
+	CreatedAt time.Time
+	// ExpiresAt is the idle expiry: CreatedAt plus the idle lifetime.
+	ExpiresAt time.Time
+	// AbsoluteExpiresAt is the end of the whole family, copied from
+	// predecessor to successor.
+	AbsoluteExpiresAt time.Time
+	// UsedAt and SuccessorHash are set when the token is spent.
+	UsedAt        *time.Time
+	SuccessorHash []byte
+}
+
+// AccessToken is an opaque (reference) access token. Only its hash is
+// stored; it means something only through introspection and userinfo.
+type AccessToken struct {
+	TokenHash []byte
+	GrantID   string // empty for machine (client_credentials) tokens
+	ClientID  string
+	Subject   string // the user, or the client for machine tokens
+	Scopes    []string
+	Audience  []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
 }
 
 // LogValue keeps the password hash out of logs: a user logs as its id,

@@ -54,11 +54,14 @@ func (db *DB) GetAuthCode(ctx context.Context, codeHash []byte) (storage.AuthCod
 	return c, nil
 }
 
-// RedeemAuthCode marks the code used and creates its grant in one
-// transaction. The conditional UPDATE is the arbiter: concurrent callers
-// queue on the row lock, and once the winner commits the others re-check
-// used_at IS NULL, match nothing, and get ErrConflict.
-func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g storage.Grant) (storage.AuthCode, error) {
+// RedeemAuthCode marks the code used and creates its grant and issued
+// tokens in one transaction. The conditional UPDATE is the arbiter:
+// concurrent callers queue on the row lock, and once the winner commits the
+// others re-check used_at IS NULL, match nothing, and get ErrConflict.
+func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g storage.Grant, issued storage.IssuedTokens) (storage.AuthCode, error) {
+	if err := checkIssued(g.ID, issued.RefreshToken, issued.AccessToken); err != nil {
+		return storage.AuthCode{}, fmt.Errorf("redeem auth code: %w", err)
+	}
 	var code storage.AuthCode
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var err error
@@ -85,7 +88,10 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time
 			// the code unused.
 			return fmt.Errorf("grant id %q is not the code's grant id %q", g.ID, code.GrantID)
 		}
-		return insertGrant(ctx, tx, g)
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return err
+		}
+		return insertIssued(ctx, tx, issued.RefreshToken, issued.AccessToken)
 	})
 	if err != nil {
 		return storage.AuthCode{}, fmt.Errorf("redeem auth code: %w", mapErr(err))
@@ -93,13 +99,40 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time
 	return code, nil
 }
 
-const grantColumns = `id, user_id, client_id, session_id, scopes, created_at, revoked_at`
+// checkIssued refuses tokens that do not belong to the grant they are
+// issued under: a caller bug that would put a token in the wrong family.
+func checkIssued(grantID string, rt *storage.RefreshToken, at *storage.AccessToken) error {
+	if rt != nil && rt.GrantID != grantID {
+		return fmt.Errorf("refresh token's grant id %q is not %q", rt.GrantID, grantID)
+	}
+	if at != nil && at.GrantID != grantID {
+		return fmt.Errorf("access token's grant id %q is not %q", at.GrantID, grantID)
+	}
+	return nil
+}
+
+// insertIssued inserts whichever of the tokens are not nil.
+func insertIssued(ctx context.Context, tx pgx.Tx, rt *storage.RefreshToken, at *storage.AccessToken) error {
+	if rt != nil {
+		if err := insertRefreshToken(ctx, tx, *rt); err != nil {
+			return err
+		}
+	}
+	if at != nil {
+		if err := insertAccessToken(ctx, tx, *at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const grantColumns = `id, user_id, client_id, session_id, offline, scopes, created_at, revoked_at`
 
 func insertGrant(ctx context.Context, tx pgx.Tx, g storage.Grant) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO grants (`+grantColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		g.ID, g.UserID, g.ClientID, g.SessionID, strs(g.Scopes), g.CreatedAt, g.RevokedAt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		g.ID, g.UserID, g.ClientID, g.SessionID, g.Offline, strs(g.Scopes), g.CreatedAt, g.RevokedAt)
 	if err != nil {
 		return fmt.Errorf("insert grant: %w", err)
 	}
@@ -110,7 +143,7 @@ func insertGrant(ctx context.Context, tx pgx.Tx, g storage.Grant) error {
 func (db *DB) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
 	var g storage.Grant
 	err := db.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Scopes, &g.CreatedAt, &g.RevokedAt)
+		Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Offline, &g.Scopes, &g.CreatedAt, &g.RevokedAt)
 	if err != nil {
 		return storage.Grant{}, fmt.Errorf("get grant: %w", mapErr(err))
 	}
@@ -119,7 +152,11 @@ func (db *DB) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
 	return g, nil
 }
 
-// RevokeGrant sets RevokedAt = now unless it is already set.
+// RevokeGrant sets RevokedAt = now unless it is already set. The UPDATE
+// takes the grant's row lock (FOR NO KEY UPDATE), which conflicts with the
+// SELECT ... FOR UPDATE in RotateRefreshToken: a revocation waits for a
+// rotation in progress, and a rotation that starts after the revocation
+// waits for it and then sees the grant revoked.
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	tag, err := db.pool.Exec(ctx,
 		`UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, now)
@@ -130,4 +167,14 @@ func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 		return fmt.Errorf("revoke grant: %w", storage.ErrNotFound)
 	}
 	return nil
+}
+
+// RevokeUserGrants revokes every unrevoked grant of the user.
+func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user grants: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -36,7 +36,10 @@ func TestMigrateIsIdempotentAndReported(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MigrationStatus before Migrate: %v", err)
 	}
-	want := []storage.MigrationStatus{{Version: 1, Source: "00001_init.sql"}}
+	want := []storage.MigrationStatus{
+		{Version: 1, Source: "00001_init.sql"},
+		{Version: 2, Source: "00002_tokens.sql"},
+	}
 	if fmt.Sprint(st) != fmt.Sprint(want) {
 		t.Fatalf("MigrationStatus before Migrate = %+v, want %+v", st, want)
 	}
@@ -51,11 +54,16 @@ func TestMigrateIsIdempotentAndReported(t *testing.T) {
 		if err != nil {
 			t.Fatalf("MigrationStatus: %v", err)
 		}
-		if len(st) != 1 || st[0].Version != 1 || st[0].Source != "00001_init.sql" || !st[0].Applied {
-			t.Fatalf("MigrationStatus after Migrate #%d = %+v, want version 1 applied", i+1, st)
+		if len(st) != len(want) {
+			t.Fatalf("MigrationStatus after Migrate #%d = %+v, want %d migrations", i+1, st, len(want))
 		}
-		if at := st[0].AppliedAt; at.Before(before) || at.After(time.Now().Add(time.Minute)) || at.Location() != time.UTC {
-			t.Errorf("AppliedAt = %v, want about now, in UTC", at)
+		for j, m := range st {
+			if m.Version != want[j].Version || m.Source != want[j].Source || !m.Applied {
+				t.Errorf("MigrationStatus after Migrate #%d: %+v, want %s applied", i+1, m, want[j].Source)
+			}
+			if at := m.AppliedAt; at.Before(before) || at.After(time.Now().Add(time.Minute)) || at.Location() != time.UTC {
+				t.Errorf("%s: AppliedAt = %v, want about now, in UTC", m.Source, at)
+			}
 		}
 	}
 }
@@ -82,14 +90,16 @@ func TestConcurrentMigrate(t *testing.T) {
 			t.Errorf("replica %d: Migrate: %v", i, err)
 		}
 	}
-	var applied int
-	err := dbs[0].Pool().QueryRow(ctx,
-		`SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied != 1 {
-		t.Errorf("migration 1 recorded %d times, want 1", applied)
+	for _, version := range []int{1, 2} {
+		var applied int
+		err := dbs[0].Pool().QueryRow(ctx,
+			`SELECT count(*) FROM goose_db_version WHERE version_id = $1 AND is_applied`, version).Scan(&applied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if applied != 1 {
+			t.Errorf("migration %d recorded %d times, want 1", version, applied)
+		}
 	}
 	// The schema works.
 	if _, err := dbs[1].ListUsers(ctx); err != nil {

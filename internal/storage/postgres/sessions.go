@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
@@ -82,16 +84,50 @@ func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error 
 	return fmt.Errorf("touch session: session has ended: %w", storage.ErrConflict)
 }
 
-// EndSession sets EndedAt = now unless the session has already ended, in
-// which case the first end time stays.
+// EndSession sets EndedAt = now unless the session has already ended (the
+// first end time stays), and revokes the grants bound to it, in one
+// transaction. The grants are revoked even when the session had already
+// ended: a code issued before the end may have been redeemed since.
 func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
-	tag, err := db.pool.Exec(ctx,
-		`UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id = $1`, id, now)
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id = $1`, id, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE grants SET revoked_at = $2
+			WHERE session_id = $1 AND NOT offline AND revoked_at IS NULL`, id, now)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("end session: %w", storage.ErrNotFound)
-	}
 	return nil
+}
+
+// EndUserSessions ends every live session of the user and revokes the
+// grants bound to any of the user's sessions, in one transaction.
+func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL`, userID, now)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `
+			UPDATE grants SET revoked_at = $2
+			WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)
+			  AND NOT offline AND revoked_at IS NULL`, userID, now)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end user sessions: %w", err)
+	}
+	return n, nil
 }

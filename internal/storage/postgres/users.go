@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,4 +66,30 @@ func (db *DB) ListUsers(ctx context.Context) ([]storage.User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return users, nil
+}
+
+// SetUserDisabled sets Disabled and UpdatedAt.
+func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1`, id, disabled, now)
+	if err != nil {
+		return fmt.Errorf("set user disabled: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set user disabled: %w", storage.ErrNotFound)
+	}
+	return nil
+}
+
+// SetUserPassword sets PasswordHash and UpdatedAt.
+func (db *DB) SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error {
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, passwordHash, now)
+	if err != nil {
+		return fmt.Errorf("set user password: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set user password: %w", storage.ErrNotFound)
+	}
+	return nil
 }

@@ -57,11 +57,14 @@ func (db *DB) GetAuthCode(ctx context.Context, codeHash []byte) (storage.AuthCod
 	return c, nil
 }
 
-// RedeemAuthCode marks the code used and creates its grant in one
-// transaction. The transaction begins IMMEDIATE, holding SQLite's single
-// write lock, so concurrent callers run one after another and all but the
-// first find used_at already set.
-func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g storage.Grant) (storage.AuthCode, error) {
+// RedeemAuthCode marks the code used and creates its grant and issued
+// tokens in one transaction. The transaction begins IMMEDIATE, holding
+// SQLite's single write lock, so concurrent callers run one after another
+// and all but the first find used_at already set.
+func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time, g storage.Grant, issued storage.IssuedTokens) (storage.AuthCode, error) {
+	if err := checkIssued(g.ID, issued.RefreshToken, issued.AccessToken); err != nil {
+		return storage.AuthCode{}, fmt.Errorf("redeem auth code: %w", err)
+	}
 	var code storage.AuthCode
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -90,12 +93,12 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO grants (`+grantColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.UserID, g.ClientID, g.SessionID, jsonList(g.Scopes), micros(g.CreatedAt), nullMicros(g.RevokedAt))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.UserID, g.ClientID, g.SessionID, g.Offline, jsonList(g.Scopes), micros(g.CreatedAt), nullMicros(g.RevokedAt))
 		if err != nil {
 			return fmt.Errorf("insert grant: %w", err)
 		}
-		return nil
+		return insertIssued(ctx, tx, issued.RefreshToken, issued.AccessToken)
 	})
 	if err != nil {
 		return storage.AuthCode{}, fmt.Errorf("redeem auth code: %w", mapErr(err))
@@ -103,7 +106,34 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time
 	return code, nil
 }
 
-const grantColumns = `id, user_id, client_id, session_id, scopes, created_at, revoked_at`
+// checkIssued refuses tokens that do not belong to the grant they are
+// issued under: a caller bug that would put a token in the wrong family.
+func checkIssued(grantID string, rt *storage.RefreshToken, at *storage.AccessToken) error {
+	if rt != nil && rt.GrantID != grantID {
+		return fmt.Errorf("refresh token's grant id %q is not %q", rt.GrantID, grantID)
+	}
+	if at != nil && at.GrantID != grantID {
+		return fmt.Errorf("access token's grant id %q is not %q", at.GrantID, grantID)
+	}
+	return nil
+}
+
+// insertIssued inserts whichever of the tokens are not nil.
+func insertIssued(ctx context.Context, tx *sql.Tx, rt *storage.RefreshToken, at *storage.AccessToken) error {
+	if rt != nil {
+		if err := insertRefreshToken(ctx, tx, *rt); err != nil {
+			return err
+		}
+	}
+	if at != nil {
+		if err := insertAccessToken(ctx, tx, *at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const grantColumns = `id, user_id, client_id, session_id, offline, scopes, created_at, revoked_at`
 
 // GetGrant returns the grant, revoked or not.
 func (db *DB) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
@@ -113,7 +143,7 @@ func (db *DB) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
 		revokedAt sql.NullInt64
 	)
 	err := db.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = ?`, id).
-		Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, list(&g.Scopes), &createdAt, &revokedAt)
+		Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Offline, list(&g.Scopes), &createdAt, &revokedAt)
 	if err != nil {
 		return storage.Grant{}, fmt.Errorf("get grant: %w", mapErr(err))
 	}
@@ -122,19 +152,31 @@ func (db *DB) GetGrant(ctx context.Context, id string) (storage.Grant, error) {
 	return g, nil
 }
 
-// RevokeGrant sets RevokedAt = now unless it is already set.
+// RevokeGrant sets RevokedAt = now unless it is already set. SQLite runs
+// one write transaction at a time, so this and RotateRefreshToken
+// serialize without a row lock.
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	res, err := db.db.ExecContext(ctx,
 		`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, micros(now), id)
 	if err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
+	if err := wantOneRow(res); err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
-	if n == 0 {
-		return fmt.Errorf("revoke grant: %w", storage.ErrNotFound)
-	}
 	return nil
+}
+
+// RevokeUserGrants revokes every unrevoked grant of the user.
+func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error) {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, micros(now), userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user grants: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke user grants: %w", err)
+	}
+	return n, nil
 }

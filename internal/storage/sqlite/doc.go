@@ -6,7 +6,8 @@
 // idp CLI): connections use WAL, a busy timeout, and BEGIN IMMEDIATE for
 // every transaction, so writers queue instead of failing, and Migrate holds
 // a lock file while it works. Writes are serialized by SQLite, which is also
-// what makes code redemption and request consumption single-use.
+// what makes code redemption, request consumption and refresh token
+// rotation single-use.
 //
 // Times are stored as INTEGER unix microseconds and string lists as JSON
 // arrays; this package converts both ways with its own explicit SQL, never

@@ -7,8 +7,11 @@ import (
 	"time"
 )
 
-// DeleteExpired removes auth requests and codes whose expires_at is before
-// now, and sessions whose absolute expiry is before now, in one
+// DeleteExpired removes auth requests, codes, opaque access tokens and
+// revoked-JWT entries whose expires_at is before now, sessions whose
+// absolute expiry is before now, and refresh tokens whose family has ended
+// or which are unspent and idle past their expiry (a spent token stays
+// until its family ends, so that its reuse is still recognized), in one
 // transaction.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
@@ -17,6 +20,10 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 			`DELETE FROM auth_requests WHERE expires_at < ?`,
 			`DELETE FROM auth_codes WHERE expires_at < ?`,
 			`DELETE FROM sessions WHERE expires_at < ?`,
+			`DELETE FROM refresh_tokens
+			 WHERE absolute_expires_at < ?1 OR (used_at IS NULL AND expires_at < ?1)`,
+			`DELETE FROM access_tokens WHERE expires_at < ?`,
+			`DELETE FROM revoked_jwts WHERE expires_at < ?`,
 		} {
 			res, err := tx.ExecContext(ctx, q, micros(now))
 			if err != nil {

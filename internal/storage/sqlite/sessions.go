@@ -89,20 +89,52 @@ func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error 
 	return fmt.Errorf("touch session: session has ended: %w", storage.ErrConflict)
 }
 
-// EndSession sets EndedAt = now unless the session has already ended, in
-// which case the first end time stays.
+// EndSession sets EndedAt = now unless the session has already ended (the
+// first end time stays), and revokes the grants bound to it, in one
+// transaction. The grants are revoked even when the session had already
+// ended: a code issued before the end may have been redeemed since.
 func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
-	res, err := db.db.ExecContext(ctx,
-		`UPDATE sessions SET ended_at = COALESCE(ended_at, ?) WHERE id = ?`, micros(now), id)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET ended_at = COALESCE(ended_at, ?) WHERE id = ?`, micros(now), id)
+		if err != nil {
+			return err
+		}
+		if err := wantOneRow(res); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE grants SET revoked_at = ?
+			WHERE session_id = ? AND offline = 0 AND revoked_at IS NULL`, micros(now), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("end session: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("end session: %w", storage.ErrNotFound)
 	}
 	return nil
+}
+
+// EndUserSessions ends every live session of the user and revokes the
+// grants bound to any of the user's sessions, in one transaction.
+func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL`, micros(now), userID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE grants SET revoked_at = ?
+			WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)
+			  AND offline = 0 AND revoked_at IS NULL`, micros(now), userID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end user sessions: %w", err)
+	}
+	return n, nil
 }

@@ -235,3 +235,15 @@ func ignoreDone(err error) error {
 	}
 	return err
 }
+
+// wantOneRow turns an update that matched no row into ErrNotFound.
+func wantOneRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}

@@ -39,7 +39,10 @@ func TestMigrateIsIdempotentAndReported(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MigrationStatus before Migrate: %v", err)
 	}
-	want := []storage.MigrationStatus{{Version: 1, Source: "00001_init.sql"}}
+	want := []storage.MigrationStatus{
+		{Version: 1, Source: "00001_init.sql"},
+		{Version: 2, Source: "00002_tokens.sql"},
+	}
 	if fmt.Sprint(st) != fmt.Sprint(want) {
 		t.Fatalf("MigrationStatus before Migrate = %+v, want %+v", st, want)
 	}
@@ -53,11 +56,16 @@ func TestMigrateIsIdempotentAndReported(t *testing.T) {
 		if err != nil {
 			t.Fatalf("MigrationStatus: %v", err)
 		}
-		if len(st) != 1 || st[0].Version != 1 || st[0].Source != "00001_init.sql" || !st[0].Applied {
-			t.Fatalf("MigrationStatus after Migrate #%d = %+v, want version 1 applied", i+1, st)
+		if len(st) != len(want) {
+			t.Fatalf("MigrationStatus after Migrate #%d = %+v, want %d migrations", i+1, st, len(want))
 		}
-		if at := st[0].AppliedAt; at.Before(before) || at.After(time.Now().Add(time.Minute)) || at.Location() != time.UTC {
-			t.Errorf("AppliedAt = %v, want about now, in UTC", at)
+		for j, m := range st {
+			if m.Version != want[j].Version || m.Source != want[j].Source || !m.Applied {
+				t.Errorf("MigrationStatus after Migrate #%d: %+v, want %s applied", i+1, m, want[j].Source)
+			}
+			if at := m.AppliedAt; at.Before(before) || at.After(time.Now().Add(time.Minute)) || at.Location() != time.UTC {
+				t.Errorf("%s: AppliedAt = %v, want about now, in UTC", m.Source, at)
+			}
 		}
 	}
 }

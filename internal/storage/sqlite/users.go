@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -67,4 +68,30 @@ func (db *DB) ListUsers(ctx context.Context) ([]storage.User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return users, nil
+}
+
+// SetUserDisabled sets Disabled and UpdatedAt.
+func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, micros(now), id)
+	if err != nil {
+		return fmt.Errorf("set user disabled: %w", err)
+	}
+	if err := wantOneRow(res); err != nil {
+		return fmt.Errorf("set user disabled: %w", err)
+	}
+	return nil
+}
+
+// SetUserPassword sets PasswordHash and UpdatedAt.
+func (db *DB) SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, passwordHash, micros(now), id)
+	if err != nil {
+		return fmt.Errorf("set user password: %w", err)
+	}
+	if err := wantOneRow(res); err != nil {
+		return fmt.Errorf("set user password: %w", err)
+	}
+	return nil
 }

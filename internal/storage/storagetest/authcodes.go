@@ -32,7 +32,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			must(t, s.CreateAuthCode(ctx, fullAuthCode("code-1", "c1", "u1", "g1")), "CreateAuthCode")
 			_, err := s.GetAuthCode(ctx, hash("code-2"))
 			wantErr(t, err, storage.ErrNotFound, "GetAuthCode(code-2)")
-			_, err = s.RedeemAuthCode(ctx, hash("code-2"), t0(), grantFor(fullAuthCode("code-2", "c1", "u1", "g2")))
+			_, err = s.RedeemAuthCode(ctx, hash("code-2"), t0(), grantFor(fullAuthCode("code-2", "c1", "u1", "g2")), storage.IssuedTokens{})
 			wantErr(t, err, storage.ErrNotFound, "RedeemAuthCode(code-2)")
 			_, err = s.GetGrant(ctx, "g2")
 			wantErr(t, err, storage.ErrNotFound, "GetGrant after redeeming an unknown code")
@@ -69,7 +69,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			must(t, s.CreateAuthCode(ctx, other), "CreateAuthCode")
 			now := t0().Add(10*time.Second + 42)
 			g := grantFor(c)
-			got, err := s.RedeemAuthCode(ctx, c.CodeHash, now, g)
+			got, err := s.RedeemAuthCode(ctx, c.CodeHash, now, g, storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode")
 			c.UsedAt = &now
 			assertEqual(t, "returned code", got, c)
@@ -90,11 +90,11 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
 			first := t0().Add(time.Second)
 			g := grantFor(c)
-			_, err := s.RedeemAuthCode(ctx, c.CodeHash, first, g)
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, first, g, storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode")
 			replay := g
 			replay.Scopes = []string{"everything"}
-			_, err = s.RedeemAuthCode(ctx, c.CodeHash, first.Add(time.Second), replay)
+			_, err = s.RedeemAuthCode(ctx, c.CodeHash, first.Add(time.Second), replay, storage.IssuedTokens{})
 			wantErr(t, err, storage.ErrConflict, "RedeemAuthCode twice")
 			got, err := s.GetAuthCode(ctx, c.CodeHash)
 			must(t, err, "GetAuthCode")
@@ -109,7 +109,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			seed(t, s)
 			c := fullAuthCode("code-1", "c1", "u1", "g1")
 			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
-			_, err := s.RedeemAuthCode(ctx, c.CodeHash, c.ExpiresAt.Add(time.Hour), grantFor(c))
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, c.ExpiresAt.Add(time.Hour), grantFor(c), storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode after expiry")
 		}},
 		{"RedeemAuthCode leaves the code unused when the grant cannot be created", func(t *testing.T, s storage.Store) {
@@ -122,11 +122,11 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			must(t, s.CreateAuthCode(ctx, c1), "CreateAuthCode")
 			must(t, s.CreateAuthCode(ctx, c2), "CreateAuthCode")
 			g := grantFor(c1)
-			_, err := s.RedeemAuthCode(ctx, c1.CodeHash, t0(), g)
+			_, err := s.RedeemAuthCode(ctx, c1.CodeHash, t0(), g, storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode(code-1)")
 			dup := grantFor(c2)
 			dup.Scopes = []string{"other"}
-			_, err = s.RedeemAuthCode(ctx, c2.CodeHash, t0(), dup)
+			_, err = s.RedeemAuthCode(ctx, c2.CodeHash, t0(), dup, storage.IssuedTokens{})
 			wantErr(t, err, storage.ErrAlreadyExists, "RedeemAuthCode(code-2) with an existing grant ID")
 			got, err := s.GetAuthCode(ctx, c2.CodeHash)
 			must(t, err, "GetAuthCode")
@@ -142,7 +142,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
 			g := grantFor(c)
 			g.ID = "g-other"
-			if _, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g); err == nil {
+			if _, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g, storage.IssuedTokens{}); err == nil {
 				t.Fatal("RedeemAuthCode with a grant ID that is not the code's: got nil error")
 			}
 			got, err := s.GetAuthCode(ctx, c.CodeHash)
@@ -165,7 +165,7 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			got := make([]storage.AuthCode, 50)
 			errs := hammer(t, 50, func(ctx context.Context, i int) error {
 				var err error
-				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g)
+				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g, storage.IssuedTokens{})
 				return err
 			})
 			winner := checkOneWinner(t, errs, storage.ErrConflict)
@@ -189,7 +189,7 @@ func testGrants(t *testing.T, open OpenFunc) {
 		c := fullAuthCode(code, "c1", "u1", grantID)
 		must(t, s.CreateAuthCode(t.Context(), c), "CreateAuthCode")
 		g := grantFor(c)
-		_, err := s.RedeemAuthCode(t.Context(), c.CodeHash, t0(), g)
+		_, err := s.RedeemAuthCode(t.Context(), c.CodeHash, t0(), g, storage.IssuedTokens{})
 		must(t, err, "RedeemAuthCode")
 		return g
 	}
@@ -200,7 +200,7 @@ func testGrants(t *testing.T, open OpenFunc) {
 			c := fullAuthCode("code-1", "c1", "u1", "g1")
 			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
 			g := storage.Grant{ID: "g1", UserID: "u1", ClientID: "c1", CreatedAt: t0()}
-			_, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g)
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g, storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode")
 			got, err := s.GetGrant(ctx, "g1")
 			must(t, err, "GetGrant")

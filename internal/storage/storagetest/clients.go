@@ -109,7 +109,7 @@ func testDeleteClientCascade(t *testing.T, s storage.Store) {
 		must(t, s.CreateAuthRequest(ctx, r.req), "CreateAuthRequest")
 		must(t, s.CreateAuthCode(ctx, r.used), "CreateAuthCode")
 		must(t, s.CreateAuthCode(ctx, r.pending), "CreateAuthCode")
-		_, err := s.RedeemAuthCode(ctx, r.used.CodeHash, t0(), grantFor(r.used))
+		_, err := s.RedeemAuthCode(ctx, r.used.CodeHash, t0(), grantFor(r.used), storage.IssuedTokens{})
 		must(t, err, "RedeemAuthCode")
 		made[id] = r
 	}

@@ -30,7 +30,7 @@ func testDeleteExpired(t *testing.T, open OpenFunc) {
 			}
 			// A used code is removed at expiry like any other.
 			_, err := s.RedeemAuthCode(ctx, hash("code-used-before"), t0(),
-				grantFor(fullAuthCode("code-used-before", "c1", "u1", "grant-code-used-before")))
+				grantFor(fullAuthCode("code-used-before", "c1", "u1", "grant-code-used-before")), storage.IssuedTokens{})
 			must(t, err, "RedeemAuthCode")
 			sessions := map[string]time.Time{"s-before": before, "s-at": at, "s-after": after, "s-ended": after}
 			for id, exp := range sessions {

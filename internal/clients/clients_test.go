@@ -103,10 +103,46 @@ func TestRegisterRejects(t *testing.T) {
 			// application_type
 			{"unknown application type", `{"application_type": "browser", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"application_type", "browser"}},
 
-			// scope (RFC 6749 §3.3)
-			{"scope admin", `{"scope": "openid admin", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"scope", `"admin"`}},
-			{"scope with tab", `{"scope": "openid\temail", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"scope", "openid\\temail"}},
-			{"scope wrong case", `{"scope": "OpenID", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"scope", `"OpenID"`}},
+			// scope (RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ))
+			{"scope with tab", `{"scope": "openid\temail", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"scope", "openid\\temail", "RFC 6749 §3.3"}},
+			{"scope with newline", `{"scope": "openid\nemail", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"scope", "openid\\nemail"}},
+			{"scope with double quote", `{"scope": "api:\"read\"", "grant_types": ["client_credentials"]}`, icm, []string{"scope", `'"'`}},
+			{"scope with backslash", `{"scope": "api\\read", "grant_types": ["client_credentials"]}`, icm, []string{"scope", `'\\'`}},
+			{"scope with DEL", `{"scope": "api\u007fread", "grant_types": ["client_credentials"]}`, icm, []string{"scope", `'\x7f'`}},
+			{"scope with NUL", `{"scope": "api\u0000read", "grant_types": ["client_credentials"]}`, icm, []string{"scope", `'\x00'`}},
+			{"scope non-ASCII", `{"scope": "rechnungen:lesen ä", "grant_types": ["client_credentials"]}`, icm, []string{"scope", `"ä"`, `'ä'`}},
+			{"scope token 129 bytes", `{"scope": "openid ` + strings.Repeat("s", 129) + `", "grant_types": ["client_credentials"]}`, icm, []string{"scope", "128 bytes"}},
+			{"51 scope tokens", `{"scope": "` + scopeTokens(51) + `", "grant_types": ["client_credentials"]}`, icm, []string{"scope", "51", "at most 50"}},
+			{"51 scope tokens, some repeated", `{"scope": "` + scopeTokens(50) + ` s0", "grant_types": ["client_credentials"]}`, icm, []string{"scope", "51", "at most 50"}},
+
+			// access_token_format (Gatehouse)
+			{"access_token_format unknown", `{"access_token_format": "reference", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `"reference"`, `"jwt"`, `"opaque"`}},
+			{"access_token_format upper case", `{"access_token_format": "JWT", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `"JWT"`}},
+			{"access_token_format space", `{"access_token_format": " jwt", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `" jwt"`}},
+
+			// refresh token lifetimes (Gatehouse)
+			{"idle lifetime negative", `{"refresh_token_idle_lifetime": -1, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_idle_lifetime", "-1"}},
+			{"absolute lifetime negative", `{"refresh_token_absolute_lifetime": -86400, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_absolute_lifetime", "-86400"}},
+			{"idle lifetime over 10 years", `{"refresh_token_idle_lifetime": 315360001, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_idle_lifetime", "315360001", "10 years"}},
+			{"absolute lifetime over 10 years", `{"refresh_token_absolute_lifetime": 9223372036854775807, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_absolute_lifetime", "9223372036854775807", "10 years"}},
+			{"idle longer than absolute", `{"refresh_token_idle_lifetime": 86401, "refresh_token_absolute_lifetime": 86400, "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_idle_lifetime (86401)", "refresh_token_absolute_lifetime (86400)"}},
+
+			// allowed_resources (RFC 8707 §2)
+			{"resource empty", `{"allowed_resources": [""], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "empty"}},
+			{"resource relative", `{"allowed_resources": ["/api"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", `"/api"`}},
+			{"resource without scheme", `{"allowed_resources": ["api.example/v1"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "api.example/v1"}},
+			{"resource fragment", `{"allowed_resources": ["https://api.example/#v1"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "https://api.example/#v1", "fragment"}},
+			{"resource empty fragment", `{"allowed_resources": ["https://api.example/#"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "fragment"}},
+			{"resource plain http", `{"allowed_resources": ["http://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "http://api.example/", "loopback"}},
+			{"resource http localhost subdomain", `{"allowed_resources": ["http://localhost.evil.test/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "loopback"}},
+			{"resource urn", `{"allowed_resources": ["urn:example:api"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "urn:example:api", "https"}},
+			{"resource without host", `{"allowed_resources": ["https:///api"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "host"}},
+			{"resource userinfo", `{"allowed_resources": ["https://user@api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "user information"}},
+			{"resource upper-case scheme", `{"allowed_resources": ["HTTPS://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "lower case"}},
+			{"resource with space", `{"allowed_resources": ["https://api.example/a b"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "not allowed in a URI"}},
+			{"resource too long", `{"allowed_resources": ["https://api.example/` + strings.Repeat("x", 2000) + `"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "2000"}},
+			{"second resource bad", `{"allowed_resources": ["https://api.example/", "ftp://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[1]", "ftp://api.example/"}},
+			{"21 resources", `{"allowed_resources": [` + strings.Repeat(`"https://api.example/",`, 20) + `"https://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources", "21", "at most 20"}},
 
 			// client_name, informational URLs, contacts
 			{"client_name too long", `{"client_name": "` + strings.Repeat("n", 201) + `", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"client_name", "200"}},
@@ -163,6 +199,7 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				TokenEndpointAuthMethod: "client_secret_basic",
 				Scope:                   "openid profile email offline_access",
 				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
 			}},
 			{"public native client", `{
 				"application_type": "native",
@@ -177,6 +214,7 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				TokenEndpointAuthMethod: "none",
 				Scope:                   "openid offline_access",
 				ApplicationType:         "native",
+				AccessTokenFormat:       "jwt",
 			}},
 			// RFC 8252 §8.5: a native app cannot keep a secret, so it is
 			// public unless it asks otherwise.
@@ -187,13 +225,89 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				TokenEndpointAuthMethod: "none",
 				Scope:                   "openid profile email offline_access",
 				ApplicationType:         "native",
+				AccessTokenFormat:       "jwt",
 			}},
-			// RFC 7591 §2.1: no authorization_code, so no default "code".
-			{"machine client", `{"grant_types": ["client_credentials"], "scope": "email"}`, storage.ClientMetadata{
+			// RFC 7591 §2.1: no authorization_code, so no default "code";
+			// and no person, so no default scope.
+			{"machine client", `{"grant_types": ["client_credentials"]}`, storage.ClientMetadata{
 				GrantTypes:              []string{"client_credentials"},
 				TokenEndpointAuthMethod: "client_secret_basic",
-				Scope:                   "email",
 				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
+			}},
+			{"machine client, only spaces in scope", `{"grant_types": ["client_credentials"], "scope": "   "}`, storage.ClientMetadata{
+				GrantTypes:              []string{"client_credentials"},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
+			}},
+			{"machine client with API scopes, opaque tokens and resources", `{
+				"grant_types": ["client_credentials"],
+				"scope": "invoices:read invoices:write  invoices:read https://api.example/ledger.read",
+				"access_token_format": "opaque",
+				"allowed_resources": ["https://api.example/", "https://api.example/", "http://127.0.0.1:8080/api?v=1", "https://ledger.example/"]
+			}`, storage.ClientMetadata{
+				GrantTypes:              []string{"client_credentials"},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				Scope:                   "invoices:read invoices:write https://api.example/ledger.read",
+				ApplicationType:         "web",
+				AccessTokenFormat:       "opaque",
+				AllowedResources:        []string{"https://api.example/", "http://127.0.0.1:8080/api?v=1", "https://ledger.example/"},
+			}},
+			// Every character RFC 6749 §3.3 allows, in a token of the
+			// longest length, and the most tokens.
+			{"scope edge cases", `{"grant_types": ["client_credentials"], "scope": "` + scopeTokens(48) + ` ` + jsonScopeChars + ` ` + strings.Repeat("x", 128) + `"}`, storage.ClientMetadata{
+				GrantTypes:              []string{"client_credentials"},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				Scope:                   scopeTokens(48) + " " + scopeChars + " " + strings.Repeat("x", 128),
+				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
+			}},
+			// Scope tokens are case-sensitive strings: OpenID is not
+			// openid, but it is a well-formed custom scope.
+			{"custom scopes with the code grant", `{"redirect_uris": ["https://a.example/cb"], "scope": "openid OpenID invoices:read"}`, storage.ClientMetadata{
+				RedirectURIs:            []string{"https://a.example/cb"},
+				GrantTypes:              []string{"authorization_code"},
+				ResponseTypes:           []string{"code"},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				Scope:                   "openid OpenID invoices:read",
+				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
+			}},
+			{"refresh lifetimes equal, at the limit", `{
+				"redirect_uris": ["https://a.example/cb"],
+				"grant_types": ["authorization_code", "refresh_token"],
+				"refresh_token_idle_lifetime": 315360000,
+				"refresh_token_absolute_lifetime": 315360000
+			}`, storage.ClientMetadata{
+				RedirectURIs:                 []string{"https://a.example/cb"},
+				GrantTypes:                   []string{"authorization_code", "refresh_token"},
+				ResponseTypes:                []string{"code"},
+				TokenEndpointAuthMethod:      "client_secret_basic",
+				Scope:                        "openid profile email offline_access",
+				ApplicationType:              "web",
+				AccessTokenFormat:            "jwt",
+				RefreshTokenIdleLifetime:     315360000,
+				RefreshTokenAbsoluteLifetime: 315360000,
+			}},
+			// 0 is the server default, whatever the other one says; and the
+			// lifetimes are allowed without the refresh_token grant.
+			{"idle lifetime longer than a default absolute one", `{"redirect_uris": ["https://a.example/cb"], "refresh_token_idle_lifetime": 315360000, "refresh_token_absolute_lifetime": 0}`, storage.ClientMetadata{
+				RedirectURIs:             []string{"https://a.example/cb"},
+				GrantTypes:               []string{"authorization_code"},
+				ResponseTypes:            []string{"code"},
+				TokenEndpointAuthMethod:  "client_secret_basic",
+				Scope:                    "openid profile email offline_access",
+				ApplicationType:          "web",
+				AccessTokenFormat:        "jwt",
+				RefreshTokenIdleLifetime: 315360000,
+			}},
+			{"20 resources", `{"grant_types": ["client_credentials"], "allowed_resources": [` + resourceList(20) + `]}`, storage.ClientMetadata{
+				GrantTypes:              []string{"client_credentials"},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
+				AllowedResources:        resources(20),
 			}},
 			{"duplicates removed, scope tidied", `{
 				"redirect_uris": ["https://a.example/cb", "https://a.example/cb", "https://a.example/cb2"],
@@ -208,6 +322,7 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				TokenEndpointAuthMethod: "client_secret_basic",
 				Scope:                   "openid email",
 				ApplicationType:         "web",
+				AccessTokenFormat:       "jwt",
 				Contacts:                []string{"ops@a.example"},
 			}},
 			{"everything given", `{
@@ -224,22 +339,30 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				"policy_uri": "https://app.example/privacy",
 				"tos_uri": "http://127.0.0.1:8080/tos",
 				"contacts": ["ops@app.example", "+1 555 0100"],
-				"skip_consent": true
+				"skip_consent": true,
+				"access_token_format": "opaque",
+				"refresh_token_idle_lifetime": 86400,
+				"refresh_token_absolute_lifetime": 2592000,
+				"allowed_resources": ["https://api.app.example/"]
 			}`, storage.ClientMetadata{
-				ClientName:              "Example App",
-				RedirectURIs:            []string{"https://app.example/cb"},
-				PostLogoutRedirectURIs:  []string{"https://app.example/bye", "http://localhost:3000/bye"},
-				GrantTypes:              []string{"authorization_code", "refresh_token", "client_credentials"},
-				ResponseTypes:           []string{"code"},
-				TokenEndpointAuthMethod: "client_secret_post",
-				Scope:                   "openid",
-				ApplicationType:         "web",
-				ClientURI:               "https://app.example/",
-				LogoURI:                 "https://app.example/logo.png",
-				PolicyURI:               "https://app.example/privacy",
-				TosURI:                  "http://127.0.0.1:8080/tos",
-				Contacts:                []string{"ops@app.example", "+1 555 0100"},
-				SkipConsent:             true,
+				ClientName:                   "Example App",
+				RedirectURIs:                 []string{"https://app.example/cb"},
+				PostLogoutRedirectURIs:       []string{"https://app.example/bye", "http://localhost:3000/bye"},
+				GrantTypes:                   []string{"authorization_code", "refresh_token", "client_credentials"},
+				ResponseTypes:                []string{"code"},
+				TokenEndpointAuthMethod:      "client_secret_post",
+				Scope:                        "openid",
+				ApplicationType:              "web",
+				ClientURI:                    "https://app.example/",
+				LogoURI:                      "https://app.example/logo.png",
+				PolicyURI:                    "https://app.example/privacy",
+				TosURI:                       "http://127.0.0.1:8080/tos",
+				Contacts:                     []string{"ops@app.example", "+1 555 0100"},
+				SkipConsent:                  true,
+				AccessTokenFormat:            "opaque",
+				RefreshTokenIdleLifetime:     86400,
+				RefreshTokenAbsoluteLifetime: 2592000,
+				AllowedResources:             []string{"https://api.app.example/"},
 			}},
 		}
 		for _, tt := range tests {
@@ -377,21 +500,33 @@ func TestRegistrationJSON(t *testing.T) {
 			{"confidential", `{"client_name": "Web App", "redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code", "refresh_token"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "redirect_uris", "grant_types", "response_types",
-				"token_endpoint_auth_method", "scope", "application_type",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
+			}},
+			{"refresh-lifetimes", `{"client_name": "Kiosk", "redirect_uris": ["https://kiosk.example/cb"], "grant_types": ["authorization_code", "refresh_token"], "refresh_token_idle_lifetime": 3600, "refresh_token_absolute_lifetime": 43200}`, []string{
+				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+				"client_name", "redirect_uris", "grant_types", "response_types",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
+				"refresh_token_idle_lifetime", "refresh_token_absolute_lifetime",
 			}},
 			{"public", `{"application_type": "native", "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}`, []string{
 				"client_id", "client_id_issued_at",
 				"redirect_uris", "grant_types", "response_types",
-				"token_endpoint_auth_method", "scope", "application_type",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
 			}},
 			{"first-party", `{"client_name": "Portal", "redirect_uris": ["https://portal.example/cb"], "post_logout_redirect_uris": ["https://portal.example/"], "skip_consent": true, "contacts": ["it@portal.example"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
-				"token_endpoint_auth_method", "scope", "application_type", "contacts", "skip_consent",
+				"token_endpoint_auth_method", "scope", "application_type", "contacts", "skip_consent", "access_token_format",
 			}},
-			{"machine", `{"client_name": "Batch job", "grant_types": ["client_credentials"], "scope": "email"}`, []string{
+			{"machine", `{"client_name": "Batch job", "grant_types": ["client_credentials"], "scope": "invoices:read invoices:write", "access_token_format": "opaque", "allowed_resources": ["https://api.example/invoices"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "grant_types", "token_endpoint_auth_method", "scope", "application_type",
+				"access_token_format", "allowed_resources",
+			}},
+			// No scope member at all: a machine client has no default scope.
+			{"machine-no-scope", `{"client_name": "Pinger", "grant_types": ["client_credentials"]}`, []string{
+				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+				"client_name", "grant_types", "token_endpoint_auth_method", "application_type", "access_token_format",
 			}},
 		}
 		for _, tt := range tests {
@@ -511,6 +646,57 @@ func TestRegisterStorageFailure(t *testing.T) {
 			t.Errorf("Register on a closed store error = %v, want a storage error, not a RegistrationError", err)
 		}
 	})
+}
+
+// scopeChars is every character RFC 6749 §3.3 allows in a scope-token
+// (%x21 / %x23-5B / %x5D-7E), and jsonScopeChars the same as the inside of
+// a JSON string.
+var (
+	scopeChars     = asciiRange(0x21, 0x21) + asciiRange(0x23, 0x5b) + asciiRange(0x5d, 0x7e)
+	jsonScopeChars = strings.Trim(mustJSONString(scopeChars), `"`)
+)
+
+func asciiRange(from, to byte) string {
+	var b strings.Builder
+	for c := from; c <= to; c++ {
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func mustJSONString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// resources returns n distinct https resource indicators, and
+// resourceList the same as the inside of a JSON array.
+func resources(n int) []string {
+	var rs []string
+	for i := range n {
+		rs = append(rs, fmt.Sprintf("https://api%d.example/", i))
+	}
+	return rs
+}
+
+func resourceList(n int) string {
+	var qs []string
+	for _, r := range resources(n) {
+		qs = append(qs, mustJSONString(r))
+	}
+	return strings.Join(qs, ", ")
+}
+
+// scopeTokens returns n distinct scope-tokens separated by spaces.
+func scopeTokens(n int) string {
+	var ts []string
+	for i := range n {
+		ts = append(ts, fmt.Sprintf("s%d", i))
+	}
+	return strings.Join(ts, " ")
 }
 
 func mustJSON(t *testing.T, v any) string {

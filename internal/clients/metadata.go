@@ -36,6 +36,9 @@ func invalidRedirectURI(format string, args ...any) *RegistrationError {
 	return &RegistrationError{Code: CodeInvalidRedirectURI, Description: fmt.Sprintf(format, args...)}
 }
 
+// wantSeconds describes the members that hold a number of seconds.
+const wantSeconds = "a whole number of seconds (an integer)"
+
 // MaxMetadataSize is the largest metadata document ParseMetadata reads.
 const MaxMetadataSize = 64 << 10
 
@@ -81,6 +84,10 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		{"tos_uri", &md.TosURI, "a string"},
 		{"contacts", &md.Contacts, "an array of strings"},
 		{"skip_consent", &md.SkipConsent, "a boolean"},
+		{"access_token_format", &md.AccessTokenFormat, "a string"},
+		{"refresh_token_idle_lifetime", &md.RefreshTokenIdleLifetime, wantSeconds},
+		{"refresh_token_absolute_lifetime", &md.RefreshTokenAbsoluteLifetime, wantSeconds},
+		{"allowed_resources", &md.AllowedResources, "an array of strings"},
 	}
 	for _, f := range fields {
 		raw, ok := members[f.name]
@@ -90,7 +97,12 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		if err := json.Unmarshal(raw, f.dst); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return storage.ClientMetadata{}, invalidMetadata("%s must be %s, not %s", f.name, f.want, describeJSON(raw))
+				got := describeJSON(raw)
+				if f.want == wantSeconds && got == "a number" {
+					// 1.5, 1e3 and 2^63 are numbers too: say which.
+					got = truncate(string(bytes.TrimSpace(raw)))
+				}
+				return storage.ClientMetadata{}, invalidMetadata("%s must be %s, not %s", f.name, f.want, got)
 			}
 			return storage.ClientMetadata{}, invalidMetadata("%s: %v", f.name, err)
 		}

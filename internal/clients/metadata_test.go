@@ -33,22 +33,30 @@ func TestParseMetadata(t *testing.T) {
 			"policy_uri": "https://app.example/privacy",
 			"tos_uri": "https://app.example/tos",
 			"contacts": ["ops@app.example"],
-			"skip_consent": true
+			"skip_consent": true,
+			"access_token_format": "opaque",
+			"refresh_token_idle_lifetime": 86400,
+			"refresh_token_absolute_lifetime": 7776000,
+			"allowed_resources": ["https://api.example/"]
 		}`, storage.ClientMetadata{
-			ClientName:              "Example",
-			RedirectURIs:            []string{"https://app.example/cb"},
-			PostLogoutRedirectURIs:  []string{"https://app.example/bye"},
-			GrantTypes:              []string{"authorization_code", "refresh_token"},
-			ResponseTypes:           []string{"code"},
-			TokenEndpointAuthMethod: "client_secret_post",
-			Scope:                   "openid email",
-			ApplicationType:         "web",
-			ClientURI:               "https://app.example/",
-			LogoURI:                 "https://app.example/logo.png",
-			PolicyURI:               "https://app.example/privacy",
-			TosURI:                  "https://app.example/tos",
-			Contacts:                []string{"ops@app.example"},
-			SkipConsent:             true,
+			ClientName:                   "Example",
+			RedirectURIs:                 []string{"https://app.example/cb"},
+			PostLogoutRedirectURIs:       []string{"https://app.example/bye"},
+			GrantTypes:                   []string{"authorization_code", "refresh_token"},
+			ResponseTypes:                []string{"code"},
+			TokenEndpointAuthMethod:      "client_secret_post",
+			Scope:                        "openid email",
+			ApplicationType:              "web",
+			ClientURI:                    "https://app.example/",
+			LogoURI:                      "https://app.example/logo.png",
+			PolicyURI:                    "https://app.example/privacy",
+			TosURI:                       "https://app.example/tos",
+			Contacts:                     []string{"ops@app.example"},
+			SkipConsent:                  true,
+			AccessTokenFormat:            "opaque",
+			RefreshTokenIdleLifetime:     86400,
+			RefreshTokenAbsoluteLifetime: 7776000,
+			AllowedResources:             []string{"https://api.example/"},
 		}},
 		// RFC 7591 §2: the server MUST ignore metadata it does not
 		// understand, whatever its type.
@@ -64,7 +72,11 @@ func TestParseMetadata(t *testing.T) {
 		// JSON member names are case-sensitive; encoding/json alone would
 		// fill RedirectURIs from this.
 		{"member names are case-sensitive", `{"Redirect_URIs": ["https://evil.example/cb"], "CLIENT_NAME": "x"}`, storage.ClientMetadata{}},
-		{"null is absent", `{"client_name": null, "redirect_uris": null, "skip_consent": null}`, storage.ClientMetadata{}},
+		{"null is absent", `{"client_name": null, "redirect_uris": null, "skip_consent": null, "refresh_token_idle_lifetime": null, "allowed_resources": null}`, storage.ClientMetadata{}},
+		// Validate, not ParseMetadata, decides what a negative lifetime
+		// means.
+		{"negative lifetime decodes", `{"refresh_token_idle_lifetime": -5}`, storage.ClientMetadata{RefreshTokenIdleLifetime: -5}},
+		{"large lifetime decodes", `{"refresh_token_absolute_lifetime": 9223372036854775807}`, storage.ClientMetadata{RefreshTokenAbsoluteLifetime: 9223372036854775807}},
 		{"skip_consent false", `{"skip_consent": false}`, storage.ClientMetadata{}},
 	}
 	for _, tt := range tests {
@@ -113,6 +125,13 @@ func TestParseMetadataErrors(t *testing.T) {
 		{"skip_consent is a number", `{"skip_consent": 1}`, "skip_consent must be a boolean, not a number"},
 		{"contacts is an object", `{"contacts": {"a": "b"}}`, "contacts must be an array of strings, not an object"},
 		{"token_endpoint_auth_method is a bool", `{"token_endpoint_auth_method": true}`, "token_endpoint_auth_method must be a string, not a boolean"},
+		{"access_token_format is a number", `{"access_token_format": 1}`, "access_token_format must be a string, not a number"},
+		{"idle lifetime is a string", `{"refresh_token_idle_lifetime": "3600"}`, "refresh_token_idle_lifetime must be a whole number of seconds (an integer), not a string"},
+		{"idle lifetime has a fraction", `{"refresh_token_idle_lifetime": 1.5}`, "refresh_token_idle_lifetime must be a whole number of seconds (an integer), not 1.5"},
+		{"absolute lifetime has an exponent", `{"refresh_token_absolute_lifetime": 1e6}`, "refresh_token_absolute_lifetime must be a whole number of seconds (an integer), not 1e6"},
+		{"absolute lifetime overflows", `{"refresh_token_absolute_lifetime": 9223372036854775808}`, "refresh_token_absolute_lifetime must be a whole number of seconds (an integer), not 9223372036854775808"},
+		{"absolute lifetime is a boolean", `{"refresh_token_absolute_lifetime": true}`, "refresh_token_absolute_lifetime must be a whole number of seconds (an integer), not a boolean"},
+		{"allowed_resources is a string", `{"allowed_resources": "https://api.example/"}`, "allowed_resources must be an array of strings, not a string"},
 		{"oversized", pad(clients.MaxMetadataSize + 1), "larger than 65536 bytes"},
 		{"oversized and unterminated", "[" + strings.Repeat("1,", 1<<20), "larger than 65536 bytes"},
 	}

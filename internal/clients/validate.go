@@ -58,11 +58,19 @@ func SupportedAuthMethods() []string {
 	return []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodNone}
 }
 
-// SupportedScopes returns the scopes a client may register; a client that
-// registers none gets all of them.
-func SupportedScopes() []string {
+// StandardScopes returns the OpenID Connect scopes Gatehouse knows, in a new
+// slice each call. A client with the authorization_code grant that
+// registers no scope gets all of them. Clients may also register scopes of
+// their own (API scopes such as invoices:read).
+func StandardScopes() []string {
 	return []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
 }
+
+// Access token formats (access_token_format, Gatehouse's metadata field).
+const (
+	AccessTokenFormatJWT    = "jwt"    // RFC 9068, verified locally by resource servers
+	AccessTokenFormatOpaque = "opaque" // a reference, meaningful only through introspection
+)
 
 // Limits on metadata values.
 const (
@@ -71,6 +79,16 @@ const (
 	MaxContacts      = 10
 	MaxContactLen    = 254
 	MaxRedirectURIs  = 100
+	// MaxScopes is the most scope-tokens a client may register, and
+	// MaxScopeLen the longest one, in bytes.
+	MaxScopes   = 50
+	MaxScopeLen = 128
+	// MaxAllowedResources is the most resource indicators a client may
+	// register.
+	MaxAllowedResources = 20
+	// MaxRefreshTokenLifetime bounds the refresh token lifetimes a client
+	// may register, in seconds: ten years of 365 days.
+	MaxRefreshTokenLifetime = 10 * 365 * 24 * 60 * 60
 )
 
 // IsConfidential reports whether a client with this metadata authenticates
@@ -169,9 +187,55 @@ func Validate(md storage.ClientMetadata) (storage.ClientMetadata, error) {
 		return md, err
 	}
 
-	// RFC 7591 §2: scope is a space-separated list (RFC 6749 §3.3). The
-	// default is every scope Gatehouse supports.
+	// RFC 7591 §2: scope is a space-separated list of RFC 6749 §3.3
+	// scope-tokens the client may request: the standard OpenID Connect
+	// ones and any of its own (API scopes). A client that signs people in
+	// gets the standard ones by default; a machine client gets none, since
+	// openid, profile, email and offline_access need a person.
 	if md.Scope, err = cleanScope(md.Scope); err != nil {
+		return md, err
+	}
+	if md.Scope == "" && hasCode {
+		md.Scope = strings.Join(StandardScopes(), " ")
+	}
+
+	// access_token_format is Gatehouse's: "jwt" (RFC 9068, the default) or
+	// "opaque" (a reference token, checked by introspection, RFC 7662).
+	if md.AccessTokenFormat == "" {
+		md.AccessTokenFormat = AccessTokenFormatJWT
+	}
+	if md.AccessTokenFormat != AccessTokenFormatJWT && md.AccessTokenFormat != AccessTokenFormatOpaque {
+		return md, invalidMetadata("access_token_format %q is not supported (want %q or %q)",
+			truncate(md.AccessTokenFormat), AccessTokenFormatJWT, AccessTokenFormatOpaque)
+	}
+
+	// Refresh token lifetimes override the server's for this client; 0
+	// means the server default. They mean something only with the
+	// refresh_token grant, but registering them without it does no harm,
+	// and a client may add the grant later.
+	for _, f := range []struct {
+		name string
+		val  int64
+	}{
+		{"refresh_token_idle_lifetime", md.RefreshTokenIdleLifetime},
+		{"refresh_token_absolute_lifetime", md.RefreshTokenAbsoluteLifetime},
+	} {
+		switch {
+		case f.val < 0:
+			return md, invalidMetadata("%s is %d; it must be 0 (the server default) or a positive number of seconds", f.name, f.val)
+		case f.val > MaxRefreshTokenLifetime:
+			return md, invalidMetadata("%s is %d seconds; at most %d (10 years) is allowed", f.name, f.val, MaxRefreshTokenLifetime)
+		}
+	}
+	// A refresh token family ends at its absolute expiry whatever its idle
+	// lifetime says: a longer idle lifetime would be a lie.
+	if idle, abs := md.RefreshTokenIdleLifetime, md.RefreshTokenAbsoluteLifetime; idle > 0 && abs > 0 && idle > abs {
+		return md, invalidMetadata("refresh_token_idle_lifetime (%d) is longer than refresh_token_absolute_lifetime (%d)", idle, abs)
+	}
+
+	// RFC 8707: the resources this client may name as the audience of its
+	// tokens.
+	if md.AllowedResources, err = cleanResources(md.AllowedResources); err != nil {
 		return md, err
 	}
 
@@ -265,25 +329,80 @@ func cleanURIs(field string, uris []string, appType string) ([]string, error) {
 	return out, nil
 }
 
+// cleanScope checks that scope is a list of RFC 6749 §3.3 scope-tokens and
+// returns it with duplicates removed and single spaces between tokens; ""
+// when it has none.
 func cleanScope(scope string) (string, error) {
-	if strings.TrimSpace(scope) == "" {
-		return strings.Join(SupportedScopes(), " "), nil
+	// RFC 6749 §3.3: scope = scope-token *( SP scope-token ). Only the
+	// space separates; a tab or newline is a character no token may hold.
+	tokens := strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' }) // tolerate doubled or edge spaces
+	// Counted before removing duplicates, which is quadratic: 64 KiB of
+	// metadata could hold tens of thousands of tokens.
+	if len(tokens) > MaxScopes {
+		return "", invalidMetadata("scope has %d scope-tokens, at most %d are allowed", len(tokens), MaxScopes)
 	}
 	var out []string
-	// RFC 6749 §3.3: scope = scope-token *( SP scope-token ). Tabs and
-	// newlines are not separators and fail as unknown scopes.
-	for _, s := range strings.Split(scope, " ") {
-		if s == "" {
-			continue // tolerate doubled or edge spaces
+	for _, s := range tokens {
+		if len(s) > MaxScopeLen {
+			return "", invalidMetadata("scope %q is longer than %d bytes", truncate(s), MaxScopeLen)
 		}
-		if !slices.Contains(SupportedScopes(), s) {
-			return "", invalidMetadata("scope %q is not supported (want some of %q)", truncate(s), SupportedScopes())
+		if i := strings.IndexFunc(s, func(r rune) bool { return !isScopeChar(r) }); i >= 0 {
+			return "", invalidMetadata("scope %q contains %q, which RFC 6749 §3.3 does not allow in a scope (printable ASCII except space, \" and \\)",
+				truncate(s), []rune(s[i:])[0])
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return strings.Join(out, " "), nil
+}
+
+// isScopeChar reports whether r may appear in an RFC 6749 §3.3
+// scope-token: %x21 / %x23-5B / %x5D-7E.
+func isScopeChar(r rune) bool {
+	return r == 0x21 || 0x23 <= r && r <= 0x5b || 0x5d <= r && r <= 0x7e
+}
+
+// cleanResources validates the allowed_resources and drops exact
+// duplicates: matching a requested resource is by exact string.
+func cleanResources(resources []string) ([]string, error) {
+	if len(resources) > MaxAllowedResources {
+		return nil, invalidMetadata("allowed_resources has %d entries, at most %d are allowed", len(resources), MaxAllowedResources)
+	}
+	var out []string
+	for i, r := range resources {
+		if err := validateResource(r); err != nil {
+			return nil, invalidMetadata("allowed_resources[%d] %q: %s", i, truncate(r), err)
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// validateResource checks an RFC 8707 resource indicator: an absolute URI
+// without a fragment, https (or http on a loopback host, for development),
+// with a host and no user information, spelled canonically so that exact
+// matching against a request's resource parameter does what it says.
+// Returns the reason or nil.
+func validateResource(raw string) error {
+	if raw == "" {
+		return errors.New("is empty")
+	}
+	// RFC 8707 §2: "The value ... MUST NOT include a fragment component."
+	// Checked on the raw string: url.URL does not report an empty one.
+	if strings.Contains(raw, "#") {
+		return errors.New("must not contain a fragment (#) (RFC 8707 §2)")
+	}
+	if err := validateWebURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw) // validateWebURL parsed it
+	if !strings.HasPrefix(raw, u.Scheme+":") {
+		return errors.New("the scheme must be lower case")
+	}
+	return nil
 }
 
 // checkText rejects invalid UTF-8 and control characters in a

@@ -7,6 +7,11 @@
 // secrets) is stored. The clear secret exists once, in the Registration
 // returned to whoever registered the client, and is never logged.
 //
+// Cache keeps clients in memory for the token endpoint, so that a known
+// client costs no database read (DESIGN.md, "Scale"). It polls
+// storage.ClientStore.ClientsVersion and drops everything when another
+// process (a replica, the CLI) has created or deleted a client.
+//
 // Matching a redirect URI at authorization time, client authentication and
 // the HTTP registration endpoint belong to the protocol packages, which call
 // this one. This package talks to storage through storage.ClientStore only;

@@ -78,10 +78,19 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Store is what the Service needs of storage: users, and ending what a
+// user has signed in to when an account is disabled or its password is
+// reset.
+type Store interface {
+	storage.UserStore
+	EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error)
+	RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error)
+}
+
 // Service creates, reads and authenticates users. It is safe for concurrent
 // use.
 type Service struct {
-	store storage.UserStore
+	store Store
 	opts  Options
 	// dummyHash is a hash of a random password under opts.Params, verified
 	// when the email is unknown so that it costs what a wrong password
@@ -91,7 +100,7 @@ type Service struct {
 }
 
 // New returns a Service over store.
-func New(store storage.UserStore, opts Options) *Service {
+func New(store Store, opts Options) *Service {
 	s := &Service{store: store, opts: opts.withDefaults()}
 	s.dummyHash = sync.OnceValues(func() (string, error) {
 		pw, err := secrets.New(s.opts.Rand)
@@ -108,10 +117,13 @@ type CreateUser struct {
 	Email    string
 	Name     string // optional display name
 	Password string
+	// EmailVerified records that whoever creates the user has checked
+	// that the address is theirs (an administrator who knows the person).
+	EmailVerified bool
 }
 
 // Create validates and normalizes in, hashes the password and stores a new,
-// enabled user with an unverified email. Invalid input is a
+// enabled user. Invalid input is a
 // *ValidationError; an email that is already registered is an error wrapping
 // storage.ErrAlreadyExists.
 func (s *Service) Create(ctx context.Context, in CreateUser) (storage.User, error) {
@@ -137,12 +149,13 @@ func (s *Service) Create(ctx context.Context, in CreateUser) (storage.User, erro
 	// Storage keeps microseconds; return what a later Get returns.
 	now := s.opts.Now().UTC().Truncate(time.Microsecond)
 	u := storage.User{
-		ID:           id,
-		Email:        email,
-		Name:         name,
-		PasswordHash: hash,
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		ID:            id,
+		Email:         email,
+		EmailVerified: in.EmailVerified,
+		Name:          name,
+		PasswordHash:  hash,
+		CreatedAt:     now,
+		UpdatedAt:     now,
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
@@ -173,6 +186,103 @@ func (s *Service) List(ctx context.Context) ([]storage.User, error) {
 	}
 	return us, nil
 }
+
+// Ended counts what Disable and SetPassword ended.
+type Ended struct {
+	Sessions int64 // login sessions ended
+	Grants   int64 // grants revoked, and with them their refresh tokens
+}
+
+// Disable marks the user disabled, so that they can no longer sign in, then
+// ends every login session of theirs and revokes every grant they made
+// (offline ones too), so that their refresh tokens fail and introspection
+// reports their access tokens inactive at once. JWT access tokens already
+// issued stay valid where they are verified locally until they expire.
+//
+// Errors wrap storage.ErrNotFound for an unknown id. If ending sessions or
+// revoking grants fails, the user is disabled all the same and Ended counts
+// what was done; Disable can be called again to finish.
+func (s *Service) Disable(ctx context.Context, id string) (Ended, error) {
+	now := s.now()
+	if err := s.store.SetUserDisabled(ctx, id, true, now); err != nil {
+		return Ended{}, fmt.Errorf("disable user %q: %w", id, err)
+	}
+	ended, err := s.endEverything(ctx, id, now)
+	if err != nil {
+		return ended, fmt.Errorf("disable user %q: %w", id, err)
+	}
+	s.opts.Logger.InfoContext(ctx, "user disabled", "user_id", id,
+		"sessions_ended", ended.Sessions, "grants_revoked", ended.Grants)
+	return ended, nil
+}
+
+// Enable lets a disabled user sign in again. Nothing that Disable ended
+// comes back. Errors wrap storage.ErrNotFound for an unknown id.
+func (s *Service) Enable(ctx context.Context, id string) error {
+	if err := s.store.SetUserDisabled(ctx, id, false, s.now()); err != nil {
+		return fmt.Errorf("enable user %q: %w", id, err)
+	}
+	s.opts.Logger.InfoContext(ctx, "user enabled", "user_id", id)
+	return nil
+}
+
+// SetPassword validates password as Create does, stores its argon2id hash,
+// then ends every login session of the user and revokes every grant they
+// made, as Disable does: a new password is the answer to a stolen one, and
+// whoever holds it may already be signed in. Invalid input is a
+// *ValidationError (field "password") and changes nothing; errors wrap
+// storage.ErrNotFound for an unknown id. If ending sessions or revoking
+// grants fails, the new password is set all the same and Ended counts what
+// was done.
+func (s *Service) SetPassword(ctx context.Context, id, password string) (Ended, error) {
+	if err := validatePassword(password); err != nil {
+		return Ended{}, err
+	}
+	hash, err := HashPassword(password, s.opts.Params, s.opts.Rand)
+	if err != nil {
+		return Ended{}, fmt.Errorf("set password of user %q: %w", id, err)
+	}
+	now := s.now()
+	if err := s.store.SetUserPassword(ctx, id, hash, now); err != nil {
+		return Ended{}, fmt.Errorf("set password of user %q: %w", id, err)
+	}
+	ended, err := s.endEverything(ctx, id, now)
+	if err != nil {
+		return ended, fmt.Errorf("set password of user %q: %w", id, err)
+	}
+	s.opts.Logger.InfoContext(ctx, "user password set", "user_id", id,
+		"sessions_ended", ended.Sessions, "grants_revoked", ended.Grants)
+	return ended, nil
+}
+
+// endEverything revokes every grant of the user, offline ones included,
+// ends their sessions, and revokes again.
+//
+// Revoking first makes the count honest: ending a session revokes the
+// grants bound to it without counting them. Revoking again catches a grant
+// made through a still-live session between the first two steps (a code
+// redeemed meanwhile), which ending the sessions would miss if it is
+// offline.
+func (s *Service) endEverything(ctx context.Context, id string, now time.Time) (Ended, error) {
+	var ended Ended
+	n, err := s.store.RevokeUserGrants(ctx, id, now)
+	ended.Grants += n
+	if err != nil {
+		return ended, fmt.Errorf("revoke grants: %w", err)
+	}
+	if ended.Sessions, err = s.store.EndUserSessions(ctx, id, now); err != nil {
+		return ended, fmt.Errorf("end sessions: %w", err)
+	}
+	n, err = s.store.RevokeUserGrants(ctx, id, now)
+	ended.Grants += n
+	if err != nil {
+		return ended, fmt.Errorf("revoke grants: %w", err)
+	}
+	return ended, nil
+}
+
+// now is the current time as storage keeps it (microseconds, UTC).
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
 
 // Authenticate returns the enabled user with this email and password. An
 // unknown email, a wrong password and a disabled user all give

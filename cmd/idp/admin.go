@@ -86,7 +86,7 @@ func toUserJSON(u storage.User) userJSON {
 }
 
 func runUsers(ctx context.Context, e env) error {
-	sub, rest, err := subcommand(e.args, "create", "list")
+	sub, rest, err := subcommand(e.args, "create", "list", "disable", "enable", "set-password")
 	if err != nil {
 		return err
 	}
@@ -94,25 +94,41 @@ func runUsers(ctx context.Context, e env) error {
 	var sf storeFlags
 	sf.register(fs)
 	var email, name string
-	var passwordStdin, asJSON bool
-	if sub == "create" {
+	var passwordStdin, emailVerified, asJSON bool
+	switch sub {
+	case "create":
 		fs.StringVar(&email, "email", "", "email address (required); people sign in with it")
 		fs.StringVar(&name, "name", "", "display name")
+		fs.BoolVar(&emailVerified, "email-verified", false, "record the email address as verified (you checked it belongs to the person)")
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
-	} else {
+	case "set-password":
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the new password from the first line of standard input (required)")
+	case "list":
 		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	}
 	if err := parseFlags(fs, rest, e.getenv); err != nil {
 		return flagError(err)
 	}
-	if sub == "create" {
+	// Check the command line before touching the database.
+	var id string
+	switch sub {
+	case "create":
 		if email == "" {
 			return usagef("--email is required")
 		}
-		if !passwordStdin {
-			// Passwords on the command line end up in shell history and ps.
-			return usagef("--password-stdin is required: pipe the password in, e.g. printf '%%s' \"$PASSWORD\" | idp users create ...")
+	case "disable", "enable", "set-password":
+		if fs.NArg() != 1 || fs.Arg(0) == "" {
+			return usagef("usage: idp users %s USER_ID", sub)
 		}
+		id = fs.Arg(0)
+	default:
+		if fs.NArg() != 0 {
+			return usagef("unexpected argument %q", fs.Arg(0))
+		}
+	}
+	if (sub == "create" || sub == "set-password") && !passwordStdin {
+		// Passwords on the command line end up in shell history and ps.
+		return usagef("--password-stdin is required: pipe the password in, e.g. printf '%%s' \"$PASSWORD\" | idp users %s ...", sub)
 	}
 	db, err := sf.openMigrated(ctx)
 	if err != nil {
@@ -126,7 +142,7 @@ func runUsers(ctx context.Context, e env) error {
 		if err != nil {
 			return err
 		}
-		u, err := svc.Create(ctx, users.CreateUser{Email: email, Name: name, Password: password})
+		u, err := svc.Create(ctx, users.CreateUser{Email: email, Name: name, Password: password, EmailVerified: emailVerified})
 		var ve *users.ValidationError
 		switch {
 		case errors.As(err, &ve):
@@ -137,6 +153,34 @@ func runUsers(ctx context.Context, e env) error {
 			return err
 		}
 		return printJSON(e.stdout, toUserJSON(u))
+	case "disable":
+		ended, err := svc.Disable(ctx, id)
+		if err != nil {
+			return userError(id, err)
+		}
+		fmt.Fprintf(e.stdout, "disabled user %s: %s\n", id, describeEnded(ended))
+		return nil
+	case "enable":
+		if err := svc.Enable(ctx, id); err != nil {
+			return userError(id, err)
+		}
+		fmt.Fprintf(e.stdout, "enabled user %s; sessions and grants ended earlier stay ended\n", id)
+		return nil
+	case "set-password":
+		password, err := readSecretLine(e.stdin)
+		if err != nil {
+			return err
+		}
+		ended, err := svc.SetPassword(ctx, id, password)
+		var ve *users.ValidationError
+		if errors.As(err, &ve) {
+			return usagef("--%s: %s", ve.Field, ve.Message)
+		}
+		if err != nil {
+			return userError(id, err)
+		}
+		fmt.Fprintf(e.stdout, "set the password of user %s: %s\n", id, describeEnded(ended))
+		return nil
 	default:
 		list, err := svc.List(ctx)
 		if err != nil {
@@ -160,6 +204,29 @@ func runUsers(ctx context.Context, e env) error {
 		}
 		return tw.Flush()
 	}
+}
+
+// userError says "no user with id X" for an unknown id.
+func userError(id string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no user with id %s", id)
+	}
+	return err
+}
+
+// describeEnded says what disabling a user or setting their password
+// ended, and what it could not: JWT access tokens are checked by resource
+// servers without asking Gatehouse.
+func describeEnded(e users.Ended) string {
+	return fmt.Sprintf("ended %s, revoked %s; JWT access tokens already issued stay valid until they expire "+
+		"(at most the access token lifetime)", plural(e.Sessions, "session"), plural(e.Grants, "grant"))
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // readSecretLine reads the first line of r, without its line ending.

@@ -73,9 +73,10 @@ CREATE TABLE change_counters (
 ) STRICT;
 INSERT INTO change_counters (name, version) VALUES ('clients', 0);
 
--- Revoking a user's grants (RevokeUserGrants) uses grants_user_id_idx;
--- ending a user's sessions (EndUserSessions) uses sessions_user_id_idx and
--- then grants_session_id_idx, all from 00001.
+-- The user lookups need no new index: RevokeUserGrants and EndUserSessions
+-- find the user's grants and sessions through grants_user_id_idx and
+-- sessions_user_id_idx, and EndSession its grants through
+-- grants_session_id_idx, all from 00001.
 
 -- +goose Down
 DROP TABLE change_counters;

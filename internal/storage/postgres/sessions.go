@@ -88,6 +88,9 @@ func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error 
 // first end time stays), and revokes the grants bound to it, in one
 // transaction. The grants are revoked even when the session had already
 // ended: a code issued before the end may have been redeemed since.
+// The query's test that session_id is not empty is redundant (id names an
+// existing session), but it lets the partial index grants_session_id_idx
+// serve the query.
 func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx,
@@ -100,7 +103,7 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE grants SET revoked_at = $2
-			WHERE session_id = $1 AND NOT offline AND revoked_at IS NULL`, id, now)
+			WHERE session_id = $1 AND session_id <> '' AND NOT offline AND revoked_at IS NULL`, id, now)
 		return err
 	})
 	if err != nil {
@@ -110,7 +113,8 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 }
 
 // EndUserSessions ends every live session of the user and revokes the
-// grants bound to any of the user's sessions, in one transaction.
+// grants bound to any of the user's sessions, in one transaction. Those are
+// the user's own grants: user_id lets grants_user_id_idx find them.
 func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -122,7 +126,8 @@ func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time)
 		n = tag.RowsAffected()
 		_, err = tx.Exec(ctx, `
 			UPDATE grants SET revoked_at = $2
-			WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)
+			WHERE user_id = $1
+			  AND session_id IN (SELECT id FROM sessions WHERE user_id = $1)
 			  AND NOT offline AND revoked_at IS NULL`, userID, now)
 		return err
 	})

@@ -93,6 +93,9 @@ func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error 
 // first end time stays), and revokes the grants bound to it, in one
 // transaction. The grants are revoked even when the session had already
 // ended: a code issued before the end may have been redeemed since.
+// The query's test that session_id is not empty is redundant (id names an
+// existing session), but it lets the partial index grants_session_id_idx
+// serve the query.
 func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -105,7 +108,7 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 		}
 		_, err = tx.ExecContext(ctx, `
 			UPDATE grants SET revoked_at = ?
-			WHERE session_id = ? AND offline = 0 AND revoked_at IS NULL`, micros(now), id)
+			WHERE session_id = ? AND session_id <> '' AND offline = 0 AND revoked_at IS NULL`, micros(now), id)
 		return err
 	})
 	if err != nil {
@@ -115,7 +118,8 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) error {
 }
 
 // EndUserSessions ends every live session of the user and revokes the
-// grants bound to any of the user's sessions, in one transaction.
+// grants bound to any of the user's sessions, in one transaction. Those are
+// the user's own grants: user_id lets grants_user_id_idx find them.
 func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -128,8 +132,9 @@ func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time)
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `
-			UPDATE grants SET revoked_at = ?
-			WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)
+			UPDATE grants SET revoked_at = ?1
+			WHERE user_id = ?2
+			  AND session_id IN (SELECT id FROM sessions WHERE user_id = ?2)
 			  AND offline = 0 AND revoked_at IS NULL`, micros(now), userID)
 		return err
 	})

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,6 +154,127 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 				wantErr(t, err, storage.ErrNotFound, "GetGrant("+id+")")
 			}
 		}},
+		{"RedeemAuthCode stores the issued tokens with the grant", func(t *testing.T, s storage.Store) {
+			seed(t, s)
+			for _, tc := range []struct {
+				name            string
+				refresh, access bool
+			}{
+				{"none (JWT access token, no refresh token)", false, false},
+				{"refresh token only", true, false},
+				{"opaque access token only", false, true},
+				{"both", true, true},
+			} {
+				id := fmt.Sprintf("%t-%t", tc.refresh, tc.access)
+				c := fullAuthCode("code-"+id, "c1", "u1", "g-"+id)
+				must(t, s.CreateAuthCode(t.Context(), c), "CreateAuthCode")
+				g := grantFor(c)
+				rt, at := fullRefreshToken("rt-"+id, g), fullAccessToken("at-"+id, g)
+				var issued storage.IssuedTokens
+				if tc.refresh {
+					issued.RefreshToken = &rt
+				}
+				if tc.access {
+					issued.AccessToken = &at
+				}
+				_, err := s.RedeemAuthCode(t.Context(), c.CodeHash, t0(), g, issued)
+				must(t, err, "RedeemAuthCode, "+tc.name)
+				assertGrant(t, s, g)
+				if tc.refresh {
+					assertRefreshToken(t, s, tc.name, rt)
+				} else {
+					assertNoRefreshToken(t, s, tc.name, rt.TokenHash)
+				}
+				if tc.access {
+					assertAccessToken(t, s, tc.name, at)
+				} else {
+					assertNoAccessToken(t, s, tc.name, at.TokenHash)
+				}
+			}
+		}},
+		{"RedeemAuthCode of a used code stores none of the issued tokens", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := grantFor(c)
+			rt, at := fullRefreshToken("rt-1", g), fullAccessToken("at-1", g)
+			_, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g, storage.IssuedTokens{RefreshToken: &rt, AccessToken: &at})
+			must(t, err, "RedeemAuthCode")
+			rt2, at2 := fullRefreshToken("rt-2", g), fullAccessToken("at-2", g)
+			_, err = s.RedeemAuthCode(ctx, c.CodeHash, t0().Add(time.Second), g, storage.IssuedTokens{RefreshToken: &rt2, AccessToken: &at2})
+			wantErr(t, err, storage.ErrConflict, "RedeemAuthCode twice")
+			assertNoRefreshToken(t, s, "replay's refresh token", rt2.TokenHash)
+			assertNoAccessToken(t, s, "replay's access token", at2.TokenHash)
+			assertRefreshToken(t, s, "first refresh token", rt)
+			assertAccessToken(t, s, "first access token", at)
+		}},
+		{"RedeemAuthCode writes nothing when an issued token cannot be stored", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			// Tokens of an earlier redemption take the hashes.
+			first := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, first), "CreateAuthCode")
+			g1 := grantFor(first)
+			takenRT, takenAT := fullRefreshToken("rt-taken", g1), fullAccessToken("at-taken", g1)
+			_, err := s.RedeemAuthCode(ctx, first.CodeHash, t0(), g1, storage.IssuedTokens{RefreshToken: &takenRT, AccessToken: &takenAT})
+			must(t, err, "RedeemAuthCode(code-1)")
+
+			c := fullAuthCode("code-2", "c1", "u1", "g2")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := grantFor(c)
+			for _, tc := range []struct {
+				name string
+				rt   storage.RefreshToken
+				at   storage.AccessToken
+			}{
+				{"refresh token hash taken", fullRefreshToken("rt-taken", g), fullAccessToken("at-new", g)},
+				{"access token hash taken", fullRefreshToken("rt-new", g), fullAccessToken("at-taken", g)},
+			} {
+				_, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g, storage.IssuedTokens{RefreshToken: &tc.rt, AccessToken: &tc.at})
+				wantErr(t, err, storage.ErrAlreadyExists, "RedeemAuthCode, "+tc.name)
+				got, err := s.GetAuthCode(ctx, c.CodeHash)
+				must(t, err, "GetAuthCode")
+				assertEqual(t, "code after failed redemption, "+tc.name, got, c)
+				_, err = s.GetGrant(ctx, g.ID)
+				wantErr(t, err, storage.ErrNotFound, "GetGrant after failed redemption, "+tc.name)
+			}
+			assertNoRefreshToken(t, s, "new refresh token", hash("rt-new"))
+			assertNoAccessToken(t, s, "new access token", hash("at-new"))
+			assertRefreshToken(t, s, "taken refresh token", takenRT)
+			assertAccessToken(t, s, "taken access token", takenAT)
+		}},
+		{"RedeemAuthCode refuses issued tokens of another grant", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			other := fullAuthCode("code-0", "c1", "u1", "g-other")
+			must(t, s.CreateAuthCode(ctx, other), "CreateAuthCode")
+			_, err := s.RedeemAuthCode(ctx, other.CodeHash, t0(), grantFor(other), storage.IssuedTokens{})
+			must(t, err, "RedeemAuthCode(code-0)")
+
+			c := fullAuthCode("code-1", "c1", "u1", "g1")
+			must(t, s.CreateAuthCode(ctx, c), "CreateAuthCode")
+			g := grantFor(c)
+			for _, tc := range []struct {
+				name string
+				rt   storage.RefreshToken
+				at   storage.AccessToken
+			}{
+				{"refresh token of another grant", fullRefreshToken("rt-1", grantFor(other)), fullAccessToken("at-1", g)},
+				{"access token of another grant", fullRefreshToken("rt-1", g), fullAccessToken("at-1", grantFor(other))},
+			} {
+				if _, err := s.RedeemAuthCode(ctx, c.CodeHash, t0(), g, storage.IssuedTokens{RefreshToken: &tc.rt, AccessToken: &tc.at}); err == nil {
+					t.Fatalf("RedeemAuthCode with a %s: got nil error", tc.name)
+				}
+				got, err := s.GetAuthCode(ctx, c.CodeHash)
+				must(t, err, "GetAuthCode")
+				assertEqual(t, "code after refused redemption", got, c)
+				_, err = s.GetGrant(ctx, g.ID)
+				wantErr(t, err, storage.ErrNotFound, "GetGrant after refused redemption")
+				assertNoRefreshToken(t, s, "refused refresh token", tc.rt.TokenHash)
+				assertNoAccessToken(t, s, "refused access token", tc.at.TokenHash)
+			}
+		}},
 		{"RedeemAuthCode from 50 goroutines succeeds exactly once", func(t *testing.T, s storage.Store) {
 			ctx := t.Context()
 			seed(t, s)
@@ -163,12 +285,29 @@ func testAuthCodes(t *testing.T, open OpenFunc) {
 			// tells whose redemption was written.
 			at := func(i int) time.Time { return t0().Add(time.Duration(i+1) * time.Millisecond) }
 			got := make([]storage.AuthCode, 50)
+			// And each issues its own tokens: only the winner's may exist.
+			rts := make([]storage.RefreshToken, 50)
+			ats := make([]storage.AccessToken, 50)
+			for i := range rts {
+				rts[i] = fullRefreshToken(fmt.Sprintf("rt-%d", i), g)
+				ats[i] = fullAccessToken(fmt.Sprintf("at-%d", i), g)
+			}
 			errs := hammer(t, 50, func(ctx context.Context, i int) error {
 				var err error
-				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g, storage.IssuedTokens{})
+				got[i], err = s.RedeemAuthCode(ctx, c.CodeHash, at(i), g,
+					storage.IssuedTokens{RefreshToken: &rts[i], AccessToken: &ats[i]})
 				return err
 			})
 			winner := checkOneWinner(t, errs, storage.ErrConflict)
+			for i := range rts {
+				if i == winner {
+					assertRefreshToken(t, s, "winner's refresh token", rts[i])
+					assertAccessToken(t, s, "winner's access token", ats[i])
+					continue
+				}
+				assertNoRefreshToken(t, s, fmt.Sprintf("loser %d's refresh token", i), rts[i].TokenHash)
+				assertNoAccessToken(t, s, fmt.Sprintf("loser %d's access token", i), ats[i].TokenHash)
+			}
 			want := c
 			want.UsedAt = ptr(at(winner))
 			assertEqual(t, "winner's code", got[winner], want)
@@ -229,6 +368,63 @@ func testGrants(t *testing.T, open OpenFunc) {
 			got, err = s.GetGrant(ctx, other.ID)
 			must(t, err, "GetGrant(other)")
 			assertEqual(t, "other grant", got, other)
+		}},
+		{"round-trips Offline", func(t *testing.T, s storage.Store) {
+			seed(t, s)
+			online := fullGrant("g-online", "c1", "u1", "sid-1")
+			offline := fullGrant("g-offline", "c1", "u1", "sid-1")
+			offline.Offline = true
+			for _, g := range []storage.Grant{online, offline} {
+				createGrant(t, s, g, storage.IssuedTokens{})
+			}
+			for _, g := range []storage.Grant{online, offline} {
+				assertGrant(t, s, g)
+			}
+		}},
+		{"RevokeUserGrants revokes the user's unrevoked grants, offline or not", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			must(t, s.CreateUser(ctx, fullUser("u2", "u2@example.com")), "CreateUser")
+			live := fullGrant("g-live", "c1", "u1", "sid-1")
+			offline := fullGrant("g-offline", "c1", "u1", "sid-1")
+			offline.Offline = true
+			earlier := fullGrant("g-earlier", "c1", "u1", "sid-1")
+			earlier.RevokedAt = ptr(t0().Add(time.Minute + 13))
+			theirs := fullGrant("g-theirs", "c1", "u2", "sid-2")
+			offlineRT := fullRefreshToken("rt-offline", offline)
+			createGrant(t, s, offline, storage.IssuedTokens{RefreshToken: &offlineRT})
+			for _, g := range []storage.Grant{live, earlier, theirs} {
+				createGrant(t, s, g, storage.IssuedTokens{})
+			}
+
+			now := t0().Add(4*time.Hour + 17)
+			n, err := s.RevokeUserGrants(ctx, "u1", now)
+			must(t, err, "RevokeUserGrants")
+			if n != 2 {
+				t.Errorf("RevokeUserGrants revoked %d grants, want 2", n)
+			}
+			live.RevokedAt, offline.RevokedAt = &now, &now
+			for _, g := range []storage.Grant{live, offline, earlier, theirs} {
+				assertGrant(t, s, g)
+			}
+			// Offline grants too: their refresh tokens are dead.
+			later := now.Add(time.Minute)
+			err = s.RotateRefreshToken(ctx, offlineRT.TokenHash, later, successor(offlineRT, "rt-offline-2", later), nil)
+			wantErr(t, err, storage.ErrRevoked, "RotateRefreshToken of the offline grant")
+
+			n, err = s.RevokeUserGrants(ctx, "u1", now.Add(time.Hour))
+			must(t, err, "RevokeUserGrants again")
+			if n != 0 {
+				t.Errorf("RevokeUserGrants again revoked %d grants, want 0", n)
+			}
+			for _, g := range []storage.Grant{live, offline, earlier, theirs} {
+				assertGrant(t, s, g)
+			}
+			n, err = s.RevokeUserGrants(ctx, "nobody", now)
+			must(t, err, "RevokeUserGrants(unknown user)")
+			if n != 0 {
+				t.Errorf("RevokeUserGrants(unknown user) revoked %d grants, want 0", n)
+			}
 		}},
 	})
 }

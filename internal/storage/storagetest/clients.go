@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,6 +84,70 @@ func testClients(t *testing.T, open OpenFunc) {
 			must(t, err, "GetClient(c1) after deleting another client")
 		}},
 		{"DeleteClient removes everything the client could still redeem", testDeleteClientCascade},
+		{"ClientsVersion changes when a client is created or deleted, not when read", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			version := func(what string) int64 {
+				t.Helper()
+				v, err := s.ClientsVersion(ctx)
+				must(t, err, "ClientsVersion "+what)
+				return v
+			}
+			seen := map[int64]string{}
+			changed := func(what string) {
+				t.Helper()
+				v := version(what)
+				if before, ok := seen[v]; ok {
+					t.Fatalf("ClientsVersion %s = %d, the same as %s", what, v, before)
+				}
+				seen[v] = what
+			}
+			changed("on an empty store")
+			must(t, s.CreateClient(ctx, fullClient("c1")), "CreateClient(c1)")
+			changed("after creating c1")
+			v := version("again")
+			_, err := s.GetClient(ctx, "c1")
+			must(t, err, "GetClient")
+			_, err = s.ListClients(ctx)
+			must(t, err, "ListClients")
+			if got := version("after reads"); got != v {
+				t.Fatalf("ClientsVersion after reads = %d, want %d", got, v)
+			}
+			must(t, s.CreateClient(ctx, fullClient("c2")), "CreateClient(c2)")
+			changed("after creating c2")
+			must(t, s.DeleteClient(ctx, "c1"), "DeleteClient(c1)")
+			changed("after deleting c1")
+			must(t, s.DeleteClient(ctx, "c2"), "DeleteClient(c2)")
+			changed("after deleting c2 (no clients again)")
+		}},
+		{"CreateClient and DeleteClient from 20 goroutines all succeed", func(t *testing.T, s storage.Store) {
+			// Every change bumps one counter: concurrent changes must queue
+			// on it, not fail or deadlock.
+			ctx := t.Context()
+			for i := range 10 {
+				must(t, s.CreateClient(ctx, fullClient(fmt.Sprintf("old-%02d", i))), "CreateClient")
+			}
+			before, err := s.ClientsVersion(ctx)
+			must(t, err, "ClientsVersion")
+			errs := hammer(t, 20, func(ctx context.Context, i int) error {
+				if i%2 == 0 {
+					return s.CreateClient(ctx, fullClient(fmt.Sprintf("new-%02d", i)))
+				}
+				return s.DeleteClient(ctx, fmt.Sprintf("old-%02d", i/2))
+			})
+			for i, err := range errs {
+				must(t, err, fmt.Sprintf("call %d", i))
+			}
+			clients, err := s.ListClients(ctx)
+			must(t, err, "ListClients")
+			if len(clients) != 10 {
+				t.Errorf("ListClients: %d clients, want 10", len(clients))
+			}
+			after, err := s.ClientsVersion(ctx)
+			must(t, err, "ClientsVersion")
+			if after == before {
+				t.Errorf("ClientsVersion = %d after 20 changes, unchanged", after)
+			}
+		}},
 	})
 }
 
@@ -94,6 +160,10 @@ func testDeleteClientCascade(t *testing.T, s storage.Store) {
 		req     storage.AuthRequest
 		used    storage.AuthCode // redeemed, so its grant exists
 		pending storage.AuthCode // not yet redeemed
+		spent   storage.RefreshToken
+		live    storage.RefreshToken // spent's successor
+		at      storage.AccessToken  // issued under the grant
+		machine storage.AccessToken  // client credentials: no grant
 	}
 	made := map[string]rows{}
 	for _, id := range []string{"doomed", "kept"} {
@@ -106,11 +176,18 @@ func testDeleteClientCascade(t *testing.T, s storage.Store) {
 			used:    fullAuthCode("used-"+id, id, "u1", "grant-"+id),
 			pending: fullAuthCode("pending-"+id, id, "u1", "grant2-"+id),
 		}
+		g := grantFor(r.used)
+		r.spent = fullRefreshToken("rt-"+id, g)
+		r.live = successor(r.spent, "rt2-"+id, t0().Add(time.Hour))
+		r.at = fullAccessToken("at-"+id, g)
+		r.machine = storage.AccessToken{TokenHash: hash("machine-" + id), ClientID: id, Subject: id, CreatedAt: t0(), ExpiresAt: t0()}
 		must(t, s.CreateAuthRequest(ctx, r.req), "CreateAuthRequest")
 		must(t, s.CreateAuthCode(ctx, r.used), "CreateAuthCode")
 		must(t, s.CreateAuthCode(ctx, r.pending), "CreateAuthCode")
-		_, err := s.RedeemAuthCode(ctx, r.used.CodeHash, t0(), grantFor(r.used), storage.IssuedTokens{})
+		_, err := s.RedeemAuthCode(ctx, r.used.CodeHash, t0(), g, storage.IssuedTokens{RefreshToken: &r.spent, AccessToken: &r.at})
 		must(t, err, "RedeemAuthCode")
+		must(t, s.RotateRefreshToken(ctx, r.spent.TokenHash, t0().Add(time.Hour), r.live, nil), "RotateRefreshToken")
+		must(t, s.CreateAccessToken(ctx, r.machine), "CreateAccessToken")
 		made[id] = r
 	}
 
@@ -141,9 +218,18 @@ func testDeleteClientCascade(t *testing.T, s storage.Store) {
 		check("pending code", err)
 		_, err = s.GetGrant(ctx, r.used.GrantID)
 		check("grant", err)
+		_, err = s.GetRefreshToken(ctx, r.spent.TokenHash)
+		check("spent refresh token", err)
+		_, err = s.GetRefreshToken(ctx, r.live.TokenHash)
+		check("live refresh token", err)
+		_, err = s.GetAccessToken(ctx, r.at.TokenHash)
+		check("access token", err)
+		_, err = s.GetAccessToken(ctx, r.machine.TokenHash)
+		check("machine access token", err)
 		return seen
 	}
-	all := []string{"client", "consent", "auth request", "used code", "pending code", "grant"}
+	all := []string{"client", "consent", "auth request", "used code", "pending code", "grant",
+		"spent refresh token", "live refresh token", "access token", "machine access token"}
 	gone, kept := found("doomed"), found("kept")
 	for _, what := range all {
 		if gone[what] {

@@ -125,6 +125,112 @@ func testSessions(t *testing.T, open OpenFunc) {
 			must(t, s.CreateSession(ctx, fullSession("s1", "cookie-1", "u1")), "CreateSession")
 			wantErr(t, s.EndSession(ctx, "s2", t0()), storage.ErrNotFound, "EndSession(s2)")
 		}},
+		{"EndSession revokes the grants bound to the session", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			must(t, s.CreateSession(ctx, fullSession("s1", "cookie-1", "u1")), "CreateSession")
+			must(t, s.CreateSession(ctx, fullSession("s2", "cookie-2", "u1")), "CreateSession")
+			bound := fullGrant("g-bound", "c1", "u1", "s1")
+			offline := fullGrant("g-offline", "c1", "u1", "s1")
+			offline.Offline = true
+			earlier := fullGrant("g-earlier", "c1", "u1", "s1")
+			earlier.RevokedAt = ptr(t0().Add(time.Minute + 1))
+			otherSession := fullGrant("g-s2", "c1", "u1", "s2")
+			sessionless := fullGrant("g-none", "c1", "u1", "")
+			boundRT, offlineRT := fullRefreshToken("rt-bound", bound), fullRefreshToken("rt-offline", offline)
+			createGrant(t, s, bound, storage.IssuedTokens{RefreshToken: &boundRT})
+			createGrant(t, s, offline, storage.IssuedTokens{RefreshToken: &offlineRT})
+			for _, g := range []storage.Grant{earlier, otherSession, sessionless} {
+				createGrant(t, s, g, storage.IssuedTokens{})
+			}
+
+			end := t0().Add(time.Hour + 3)
+			must(t, s.EndSession(ctx, "s1", end), "EndSession")
+			bound.RevokedAt = &end
+			for _, g := range []storage.Grant{bound, offline, earlier, otherSession, sessionless} {
+				assertGrant(t, s, g)
+			}
+			// What that is for: the bound grant's refresh tokens are dead,
+			// the offline grant's live on.
+			later := end.Add(time.Minute)
+			err := s.RotateRefreshToken(ctx, boundRT.TokenHash, later, successor(boundRT, "rt-bound-2", later), nil)
+			wantErr(t, err, storage.ErrRevoked, "RotateRefreshToken of the bound grant")
+			must(t, s.RotateRefreshToken(ctx, offlineRT.TokenHash, later, successor(offlineRT, "rt-offline-2", later), nil),
+				"RotateRefreshToken of the offline grant")
+		}},
+		{"EndSession of an ended session revokes grants bound to it since", func(t *testing.T, s storage.Store) {
+			// A code issued before logout can be redeemed after it; ending
+			// the session again must still reach the grant.
+			ctx := t.Context()
+			seed(t, s)
+			sess := fullSession("s1", "cookie-1", "u1")
+			must(t, s.CreateSession(ctx, sess), "CreateSession")
+			end := t0().Add(time.Hour)
+			must(t, s.EndSession(ctx, "s1", end), "EndSession")
+			late := fullGrant("g-late", "c1", "u1", "s1")
+			createGrant(t, s, late, storage.IssuedTokens{})
+			again := end.Add(time.Hour + 5)
+			must(t, s.EndSession(ctx, "s1", again), "EndSession again")
+			late.RevokedAt = &again
+			assertGrant(t, s, late)
+			sess.EndedAt = &end
+			got, err := s.GetSession(ctx, "s1")
+			must(t, err, "GetSession")
+			assertEqual(t, "session ended twice", got, sess)
+		}},
+		{"EndUserSessions ends the user's live sessions and revokes their grants", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			seed(t, s)
+			must(t, s.CreateUser(ctx, fullUser("u2", "u2@example.com")), "CreateUser")
+			a, b := fullSession("a", "cookie-a", "u1"), fullSession("b", "cookie-b", "u1")
+			ended := fullSession("c", "cookie-c", "u1")
+			ended.EndedAt = ptr(t0().Add(time.Minute + 7))
+			theirs := fullSession("d", "cookie-d", "u2")
+			for _, sess := range []storage.Session{a, b, ended, theirs} {
+				must(t, s.CreateSession(ctx, sess), "CreateSession")
+			}
+			ga, gb := fullGrant("g-a", "c1", "u1", "a"), fullGrant("g-b", "c1", "u1", "b")
+			gbOffline := fullGrant("g-b-offline", "c1", "u1", "b")
+			gbOffline.Offline = true
+			gd := fullGrant("g-d", "c1", "u2", "d")
+			for _, g := range []storage.Grant{ga, gb, gbOffline, gd} {
+				createGrant(t, s, g, storage.IssuedTokens{})
+			}
+
+			now := t0().Add(2*time.Hour + 11)
+			n, err := s.EndUserSessions(ctx, "u1", now)
+			must(t, err, "EndUserSessions")
+			if n != 2 {
+				t.Errorf("EndUserSessions ended %d sessions, want 2", n)
+			}
+			a.EndedAt, b.EndedAt = &now, &now
+			ga.RevokedAt, gb.RevokedAt = &now, &now
+			check := func() {
+				t.Helper()
+				for _, want := range []storage.Session{a, b, ended, theirs} {
+					got, err := s.GetSession(ctx, want.ID)
+					must(t, err, "GetSession")
+					assertEqual(t, "session "+want.ID, got, want)
+				}
+				for _, g := range []storage.Grant{ga, gb, gbOffline, gd} {
+					assertGrant(t, s, g)
+				}
+			}
+			check()
+
+			// Again: nothing left to end, and nothing moves.
+			n, err = s.EndUserSessions(ctx, "u1", now.Add(time.Hour))
+			must(t, err, "EndUserSessions again")
+			if n != 0 {
+				t.Errorf("EndUserSessions again ended %d sessions, want 0", n)
+			}
+			check()
+			n, err = s.EndUserSessions(ctx, "nobody", now)
+			must(t, err, "EndUserSessions(unknown user)")
+			if n != 0 {
+				t.Errorf("EndUserSessions(unknown user) ended %d sessions, want 0", n)
+			}
+		}},
 	})
 }
 

@@ -34,6 +34,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Grants", testGrants},
 		{"Consents", testConsents},
 		{"SigningKeys", testSigningKeys},
+		{"RefreshTokens", testRefreshTokens},
+		{"AccessTokens", testAccessTokens},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, g := range groups {
@@ -326,6 +328,107 @@ func grantFor(c storage.AuthCode) storage.Grant {
 		Scopes:    c.Scopes,
 		CreatedAt: t0().Add(5*time.Second + 13),
 	}
+}
+
+// fullGrant is a grant of user to client made in login session sessionID
+// (bound to it: not Offline).
+func fullGrant(id, clientID, userID, sessionID string) storage.Grant {
+	return storage.Grant{
+		ID:        id,
+		UserID:    userID,
+		ClientID:  clientID,
+		SessionID: sessionID,
+		Scopes:    []string{"openid", "email", "offline_access"},
+		CreatedAt: t0().Add(5*time.Second + 13),
+	}
+}
+
+// fullRefreshToken is the first, unspent refresh token of g's family.
+func fullRefreshToken(token string, g storage.Grant) storage.RefreshToken {
+	return storage.RefreshToken{
+		TokenHash:         hash(token),
+		GrantID:           g.ID,
+		ClientID:          g.ClientID,
+		UserID:            g.UserID,
+		Scopes:            []string{"openid", "email", "offline_access"},
+		CreatedAt:         t0().Add(6*time.Second + 17),
+		ExpiresAt:         t0().Add(14*24*time.Hour + 19),
+		AbsoluteExpiresAt: t0().Add(90*24*time.Hour + 23),
+	}
+}
+
+// successor is the token a rotation of rt at now adds: a new hash and idle
+// expiry, the family's absolute expiry, unspent.
+func successor(rt storage.RefreshToken, token string, now time.Time) storage.RefreshToken {
+	next := rt
+	next.TokenHash = hash(token)
+	next.CreatedAt = now
+	next.ExpiresAt = now.Add(14*24*time.Hour + 7)
+	next.UsedAt, next.SuccessorHash = nil, nil
+	return next
+}
+
+// fullAccessToken is an opaque access token issued under g.
+func fullAccessToken(token string, g storage.Grant) storage.AccessToken {
+	return storage.AccessToken{
+		TokenHash: hash(token),
+		GrantID:   g.ID,
+		ClientID:  g.ClientID,
+		Subject:   g.UserID,
+		Scopes:    []string{"openid", "email"},
+		Audience:  []string{"https://api.example/", "urn:gatehouse:userinfo"},
+		CreatedAt: t0().Add(6*time.Second + 29),
+		ExpiresAt: t0().Add(10*time.Minute + 31),
+	}
+}
+
+// createGrant stores g, with the tokens in issued, the only way the Store
+// offers: by redeeming a code issued for it.
+func createGrant(t *testing.T, s storage.Store, g storage.Grant, issued storage.IssuedTokens) {
+	t.Helper()
+	c := fullAuthCode("code-for-"+g.ID, g.ClientID, g.UserID, g.ID)
+	c.SessionID = g.SessionID
+	must(t, s.CreateAuthCode(t.Context(), c), "CreateAuthCode")
+	_, err := s.RedeemAuthCode(t.Context(), c.CodeHash, t0(), g, issued)
+	must(t, err, "RedeemAuthCode for grant "+g.ID)
+}
+
+// assertGrant fails the test unless the stored grant equals want.
+func assertGrant(t *testing.T, s storage.Store, want storage.Grant) {
+	t.Helper()
+	got, err := s.GetGrant(t.Context(), want.ID)
+	must(t, err, "GetGrant("+want.ID+")")
+	assertEqual(t, "grant "+want.ID, got, want)
+}
+
+// assertRefreshToken fails the test unless the stored token equals want.
+func assertRefreshToken(t *testing.T, s storage.Store, what string, want storage.RefreshToken) {
+	t.Helper()
+	got, err := s.GetRefreshToken(t.Context(), want.TokenHash)
+	must(t, err, "GetRefreshToken("+what+")")
+	assertEqual(t, what, got, want)
+}
+
+// assertAccessToken fails the test unless the stored token equals want.
+func assertAccessToken(t *testing.T, s storage.Store, what string, want storage.AccessToken) {
+	t.Helper()
+	got, err := s.GetAccessToken(t.Context(), want.TokenHash)
+	must(t, err, "GetAccessToken("+what+")")
+	assertEqual(t, what, got, want)
+}
+
+// assertNoRefreshToken fails the test unless no refresh token has this hash.
+func assertNoRefreshToken(t *testing.T, s storage.Store, what string, tokenHash []byte) {
+	t.Helper()
+	_, err := s.GetRefreshToken(t.Context(), tokenHash)
+	wantErr(t, err, storage.ErrNotFound, "GetRefreshToken("+what+")")
+}
+
+// assertNoAccessToken fails the test unless no access token has this hash.
+func assertNoAccessToken(t *testing.T, s storage.Store, what string, tokenHash []byte) {
+	t.Helper()
+	_, err := s.GetAccessToken(t.Context(), tokenHash)
+	wantErr(t, err, storage.ErrNotFound, "GetAccessToken("+what+")")
 }
 
 // seed creates the user "u1" and the client "c1" that other rows refer to.

@@ -80,5 +80,50 @@ func testUsers(t *testing.T, open OpenFunc) {
 			must(t, err, "ListUsers")
 			assertEqual(t, "ListUsers", got, []storage.User{z, a, c})
 		}},
+		{"SetUserDisabled sets Disabled and UpdatedAt only", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			u := fullUser("u1", "ada@example.com") // Disabled
+			other := fullUser("u2", "bob@example.com")
+			must(t, s.CreateUser(ctx, u), "CreateUser")
+			must(t, s.CreateUser(ctx, other), "CreateUser")
+			for i, disabled := range []bool{false, true, false} {
+				now := t0().Add(time.Duration(i+1)*time.Hour + 59)
+				must(t, s.SetUserDisabled(ctx, "u1", disabled, now), "SetUserDisabled")
+				u.Disabled, u.UpdatedAt = disabled, now
+				got, err := s.GetUser(ctx, "u1")
+				must(t, err, "GetUser")
+				assertEqual(t, "user after SetUserDisabled", got, u)
+			}
+			got, err := s.GetUser(ctx, "u2")
+			must(t, err, "GetUser(u2)")
+			assertEqual(t, "other user", got, other)
+		}},
+		{"SetUserPassword sets PasswordHash and UpdatedAt only", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			u := fullUser("u1", "ada@example.com")
+			other := fullUser("u2", "bob@example.com")
+			must(t, s.CreateUser(ctx, u), "CreateUser")
+			must(t, s.CreateUser(ctx, other), "CreateUser")
+			now := t0().Add(3*time.Hour + 61)
+			const newHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3$new"
+			must(t, s.SetUserPassword(ctx, "u1", newHash, now), "SetUserPassword")
+			u.PasswordHash, u.UpdatedAt = newHash, now
+			got, err := s.GetUser(ctx, "u1")
+			must(t, err, "GetUser")
+			assertEqual(t, "user after SetUserPassword", got, u)
+			got, err = s.GetUser(ctx, "u2")
+			must(t, err, "GetUser(u2)")
+			assertEqual(t, "other user", got, other)
+		}},
+		{"SetUserDisabled and SetUserPassword of unknown user are ErrNotFound", func(t *testing.T, s storage.Store) {
+			ctx := t.Context()
+			u := fullUser("u1", "ada@example.com")
+			must(t, s.CreateUser(ctx, u), "CreateUser")
+			wantErr(t, s.SetUserDisabled(ctx, "u2", false, t0().Add(time.Hour)), storage.ErrNotFound, "SetUserDisabled(u2)")
+			wantErr(t, s.SetUserPassword(ctx, "u2", "x", t0().Add(time.Hour)), storage.ErrNotFound, "SetUserPassword(u2)")
+			got, err := s.GetUser(ctx, "u1")
+			must(t, err, "GetUser")
+			assertEqual(t, "other user", got, u)
+		}},
 	})
 }

@@ -46,14 +46,20 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// testServer is one Gatehouse on its own database and port.
+// testServer is one Gatehouse on its own port. Replicas share a database,
+// KEK, clock and issuer, as instances behind a load balancer do; URL is
+// where this one listens.
 type testServer struct {
 	Issuer string
+	URL    string
 	Store  storage.Store
 	Clock  *clock
 	Server *server.Server
 	users  *users.Service
 	reg    *clients.Service
+	kek    keys.KEK
+	opts   []func(*server.Config)
+	stop   func()
 }
 
 // newTestServer starts a fresh server on a fresh Postgres database. The
@@ -66,20 +72,36 @@ func newTestServer(t testing.TB, opts ...func(*server.Config)) *testServer {
 // newTestServerOn starts a server over an existing store.
 func newTestServerOn(t testing.TB, store storage.Store, opts ...func(*server.Config)) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	cfg := server.Config{Issuer: issuer, Listen: ln.Addr().String()}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	kek, err := keys.GenerateKEK(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
+	return startServer(t, store, kek, newClock(), "", opts)
+}
+
+// replica starts another instance of s: same database, KEK, clock and
+// issuer, its own port.
+func (s *testServer) replica(t testing.TB) *testServer {
+	t.Helper()
+	return startServer(t, s.Store, s.kek, s.Clock, s.Issuer, s.opts)
+}
+
+func startServer(t testing.TB, store storage.Store, kek keys.KEK, clk *clock, issuer string, opts []func(*server.Config)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	cfg := server.Config{Issuer: url, Listen: ln.Addr().String()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if issuer != "" {
+		cfg.Issuer = issuer
+	} else if strings.HasPrefix(cfg.Issuer, url) {
+		url = cfg.Issuer // an issuer with a path
+	}
 	srv, err := server.New(t.Context(), cfg, server.Deps{Store: store, KEK: kek, Now: clk.Now, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -87,14 +109,19 @@ func newTestServerOn(t testing.TB, store storage.Store, opts ...func(*server.Con
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server stopped with error: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	return &testServer{
 		Issuer: cfg.Issuer,
+		URL:    url,
 		Store:  store,
 		Clock:  clk,
 		Server: srv,
@@ -102,8 +129,14 @@ func newTestServerOn(t testing.TB, store storage.Store, opts ...func(*server.Con
 		// reads the parameters from the stored hash.
 		users: users.New(store, users.Options{Now: clk.Now, Params: users.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}),
 		reg:   clients.New(store, clients.Options{Now: clk.Now}),
+		kek:   kek,
+		opts:  opts,
+		stop:  stop,
 	}
 }
+
+// Stop shuts the server down gracefully now, as a restart would.
+func (s *testServer) Stop() { s.stop() }
 
 // testLogger sends server logs to the test log when -v is given, and
 // nowhere otherwise, so failures stay readable.

@@ -2,6 +2,8 @@ package keys
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -197,4 +199,17 @@ func readKEKFile(path string) (KEK, error) {
 		return KEK{}, fmt.Errorf("key-encryption key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// Derive returns a 32-byte key for one purpose, derived from the KEK with
+// HKDF-SHA256 (RFC 5869). Keys for different purposes are independent, and
+// none of them reveals the KEK, so the KEK itself only ever encrypts
+// signing keys. Every replica with the same KEK derives the same key.
+func (k KEK) Derive(purpose string) []byte {
+	out, err := hkdf.Key(sha256.New, k.b[:], nil, "gatehouse/"+purpose, 32)
+	if err != nil {
+		// Only possible for an output longer than 255*32 bytes.
+		panic("keys: hkdf: " + err.Error())
+	}
+	return out
 }

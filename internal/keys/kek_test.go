@@ -237,3 +237,34 @@ func assertOnlyFile(t *testing.T, dir, name string) {
 		t.Errorf("%s holds %v, want only %s (temporary files left behind?)", dir, names, name)
 	}
 }
+
+func TestKEKDerive(t *testing.T) {
+	a, err := GenerateKEK(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := GenerateKEK(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseKEK(a.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := a.Derive("refresh-successor/v1")
+	if len(x) != 32 {
+		t.Fatalf("derived %d bytes, want 32", len(x))
+	}
+	if !bytes.Equal(x, again.Derive("refresh-successor/v1")) {
+		t.Error("the same KEK derived different keys")
+	}
+	if bytes.Equal(x, a.Derive("other")) {
+		t.Error("two purposes derived the same key")
+	}
+	if bytes.Equal(x, b.Derive("refresh-successor/v1")) {
+		t.Error("two KEKs derived the same key")
+	}
+	if bytes.Contains(x, a.b[:8]) {
+		t.Error("derived key contains KEK bytes")
+	}
+}

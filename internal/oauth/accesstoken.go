@@ -10,10 +10,18 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
 // AccessTokenType is the JWT typ of RFC 9068 access tokens.
 const AccessTokenType = "at+jwt"
+
+// Access token formats a client can choose (client metadata
+// access_token_format).
+const (
+	FormatJWT    = "jwt"
+	FormatOpaque = "opaque"
+)
 
 // maxClockSkew is how far in the future an iat may be: replicas' clocks
 // differ a little, never by minutes.
@@ -33,70 +41,109 @@ type AccessTokenClaims struct {
 	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
-// GrantID returns the grant the token was issued under. The jti is
-// "<grant id>.<random>": unique per token, and it lets introspection and
-// userinfo find the grant without a per-token row.
+// GrantID returns the grant the token was issued under, or "" for a
+// machine token. A user's token has the jti "<grant id>.<random>": unique
+// per token, and it lets introspection and userinfo find the grant without
+// a per-token row. A machine token's jti is random, with no dot.
 func (c AccessTokenClaims) GrantID() string {
-	g, _, _ := strings.Cut(c.ID, ".")
+	g, _, found := strings.Cut(c.ID, ".")
+	if !found {
+		return ""
+	}
 	return g
 }
 
-// mintAccessToken signs an access token for a grant.
-func (s *Server) mintAccessToken(sub, clientID, grantID string, scopes []string, authTime time.Time, now time.Time) (string, error) {
+// accessToken describes an access token to issue.
+type accessToken struct {
+	Subject  string // the user, or the client for a machine token
+	ClientID string
+	GrantID  string // "" for a machine token
+	Scopes   []string
+	Audience []string
+	AuthTime time.Time
+}
+
+// issueAccessToken makes an access token in the client's format. For an
+// opaque token it also returns the row to store; the caller stores it,
+// inside its own transaction when it has one. A JWT needs no row: issuing
+// one touches no database (DESIGN.md, "Scale").
+func (s *Server) issueAccessToken(client storage.Client, a accessToken, now time.Time) (string, *storage.AccessToken, error) {
+	if len(a.Audience) == 0 {
+		a.Audience = []string{s.cfg.AccessTokenAudience}
+	}
+	exp := now.Add(s.cfg.AccessTokenTTL)
+	if client.Metadata.AccessTokenFormat == FormatOpaque {
+		tok, err := secrets.New(s.deps.Rand)
+		if err != nil {
+			return "", nil, fmt.Errorf("issue access token: %w", err)
+		}
+		return tok, &storage.AccessToken{
+			TokenHash: secrets.Hash(tok),
+			GrantID:   a.GrantID,
+			ClientID:  a.ClientID,
+			Subject:   a.Subject,
+			Scopes:    a.Scopes,
+			Audience:  a.Audience,
+			CreatedAt: now,
+			ExpiresAt: exp,
+		}, nil
+	}
 	nonce, err := secrets.NewID(s.deps.Rand)
 	if err != nil {
-		return "", fmt.Errorf("mint access token: %w", err)
+		return "", nil, fmt.Errorf("issue access token: %w", err)
+	}
+	jti := nonce
+	if a.GrantID != "" {
+		jti = a.GrantID + "." + nonce
 	}
 	claims := AccessTokenClaims{
 		Issuer:    s.cfg.Issuer,
-		Subject:   sub,
-		Audience:  jwt.Audience{s.cfg.AccessTokenAudience},
-		ClientID:  clientID,
-		Scope:     JoinScope(scopes),
-		ID:        grantID + "." + nonce,
+		Subject:   a.Subject,
+		Audience:  jwt.Audience(a.Audience),
+		ClientID:  a.ClientID,
+		Scope:     JoinScope(a.Scopes),
+		ID:        jti,
 		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTokenTTL)),
+		ExpiresAt: jwt.NewNumericDate(exp),
 	}
-	if !authTime.IsZero() {
-		claims.AuthTime = jwt.NewNumericDate(authTime)
+	if !a.AuthTime.IsZero() {
+		claims.AuthTime = jwt.NewNumericDate(a.AuthTime)
 	}
 	tok, err := s.deps.Signer.Sign(s.cfg.SigningAlg, AccessTokenType, claims)
 	if err != nil {
-		return "", fmt.Errorf("mint access token: %w", err)
+		return "", nil, fmt.Errorf("issue access token: %w", err)
 	}
-	return tok, nil
+	return tok, nil, nil
 }
 
-// ValidateAccessToken checks a JWT access token's signature, type, issuer,
-// audience and lifetime (RFC 9068 §4). It does not check the grant: callers
-// that need revocation to take effect look the grant up.
-func (s *Server) ValidateAccessToken(token string) (AccessTokenClaims, *Error) {
+// looksLikeJWT tells a compact JWS from an opaque token, which is
+// base64url and has no dots.
+func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// verifyAccessJWT checks a JWT access token's signature, type, issuer and
+// lifetime (RFC 9068 §4). Audience is the caller's check: introspection
+// reports any audience, a resource server accepts only its own.
+func (s *Server) verifyAccessJWT(token string, now time.Time) (AccessTokenClaims, bool) {
 	payload, header, err := s.deps.Verifier.Verify(token)
 	if err != nil {
-		return AccessTokenClaims{}, InvalidToken("the access token is invalid")
+		return AccessTokenClaims{}, false
 	}
 	// RFC 9068 §4: reject tokens whose typ is not at+jwt, so an ID token
 	// cannot be replayed as an access token.
 	typ, _ := header.ExtraHeaders[jose.HeaderType].(string)
 	if !strings.EqualFold(typ, AccessTokenType) && !strings.EqualFold(typ, "application/"+AccessTokenType) {
-		return AccessTokenClaims{}, InvalidToken("the token is not an access token")
+		return AccessTokenClaims{}, false
 	}
 	var c AccessTokenClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return AccessTokenClaims{}, InvalidToken("the access token is malformed")
+		return AccessTokenClaims{}, false
 	}
-	now := s.deps.Now()
 	switch {
-	case c.Issuer != s.cfg.Issuer:
-		return AccessTokenClaims{}, InvalidToken("the access token was issued by someone else")
-	case !c.Audience.Contains(s.cfg.AccessTokenAudience):
-		return AccessTokenClaims{}, InvalidToken("the access token is not meant for this resource")
-	case c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time()):
-		return AccessTokenClaims{}, InvalidToken("the access token has expired")
-	case c.IssuedAt != nil && c.IssuedAt.Time().After(now.Add(maxClockSkew)):
-		return AccessTokenClaims{}, InvalidToken("the access token was issued in the future")
-	case c.Subject == "" || c.ID == "":
-		return AccessTokenClaims{}, InvalidToken("the access token is malformed")
+	case c.Issuer != s.cfg.Issuer,
+		c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time()),
+		c.IssuedAt != nil && c.IssuedAt.Time().After(now.Add(maxClockSkew)),
+		c.Subject == "" || c.ID == "" || c.ClientID == "":
+		return AccessTokenClaims{}, false
 	}
-	return c, nil
+	return c, true
 }

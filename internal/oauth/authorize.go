@@ -77,9 +77,10 @@ func ResolveClient(ctx context.Context, clients ClientGetter, v url.Values) (sto
 }
 
 // ParseAuthorizeRequest validates everything else in the request. Errors
-// from here are redirected to redirectURI (with state and iss).
-// supportedScopes are the scopes the server knows.
-func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, supportedScopes []string) (*AuthorizeRequest, *Error) {
+// from here are redirected to redirectURI (with state and iss). A client
+// may ask for the scopes it registered (API scopes included), or for
+// defaultScopes if it registered none.
+func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, defaultScopes []string) (*AuthorizeRequest, *Error) {
 	if err := singleParams(v, authorizeParams...); err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 	if len(scopes) == 0 {
 		return nil, InvalidScope("scope is missing")
 	}
-	allowed := supportedScopes
+	allowed := defaultScopes
 	if c.Metadata.Scope != "" {
 		allowed = parseScope(c.Metadata.Scope)
 	}
@@ -126,7 +127,7 @@ func ParseAuthorizeRequest(v url.Values, c storage.Client, redirectURI string, s
 		if !validScopeToken(s) {
 			return nil, InvalidScope("scope contains invalid characters")
 		}
-		if !HasScope(supportedScopes, s) || !HasScope(allowed, s) {
+		if !HasScope(allowed, s) {
 			// s is a valid scope-token, so it is safe in error_description
 			// (RFC 6749 §4.1.2.1 restricts its characters); long ones are
 			// not repeated back.

@@ -57,6 +57,15 @@ type Config struct {
 	AccessTokenAudience string
 	// SigningAlg signs access tokens (default RS256).
 	SigningAlg string
+	// RefreshIdleTTL ends a refresh token not used for this long (default
+	// 14 days); RefreshAbsoluteTTL ends a whole family this long after the
+	// sign-in that started it (default 90 days). Clients may override both.
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+	// RefreshGrace is how long a spent refresh token may be presented
+	// again and get the same successor, for multi-tab and retrying
+	// clients (default 5 s; negative disables it: strict rotation).
+	RefreshGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -72,22 +81,52 @@ func (c Config) withDefaults() Config {
 	if c.SigningAlg == "" {
 		c.SigningAlg = "RS256"
 	}
+	if c.RefreshIdleTTL == 0 {
+		c.RefreshIdleTTL = 14 * 24 * time.Hour
+	}
+	if c.RefreshAbsoluteTTL == 0 {
+		c.RefreshAbsoluteTTL = 90 * 24 * time.Hour
+	}
+	if c.RefreshGrace == 0 {
+		c.RefreshGrace = 5 * time.Second
+	}
+	if c.RefreshGrace < 0 {
+		c.RefreshGrace = 0
+	}
 	return c
 }
 
-// Deps are the server's collaborators. Now, Rand and Logger default to the
-// real clock, crypto/rand and slog.Default's handler.
+// Sessions answers whether a login session is still alive (not ended, not
+// timed out, its user not disabled) and, when touch is set, records
+// activity on it: an app refreshing its tokens keeps the person's session
+// alive, as browsing would. Package session implements it.
+type Sessions interface {
+	Alive(ctx context.Context, id string, touch bool) (bool, error)
+}
+
+// Deps are the server's collaborators. Clients defaults to Store (an
+// in-process cache belongs here in production); Now, Rand and Logger
+// default to the real clock, crypto/rand and a discarding logger.
 type Deps struct {
 	Store    storage.Store
+	Clients  ClientGetter
+	Sessions Sessions
 	Signer   Signer
 	Verifier Verifier
 	IDTokens IDTokenMinter
-	Now      func() time.Time
-	Rand     io.Reader
-	Logger   *slog.Logger
+	// SuccessorKey (32 bytes, the same on every replica) derives a spent
+	// refresh token's successor, so a retry within the grace window gets
+	// the same successor without storing it anywhere.
+	SuccessorKey []byte
+	Now          func() time.Time
+	Rand         io.Reader
+	Logger       *slog.Logger
 }
 
 func (d Deps) withDefaults() Deps {
+	if d.Clients == nil && d.Store != nil {
+		d.Clients = d.Store
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -114,8 +153,10 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	switch {
 	case cfg.Issuer == "":
 		return nil, fmt.Errorf("oauth: issuer is required")
-	case deps.Store == nil || deps.Signer == nil || deps.Verifier == nil || deps.IDTokens == nil:
-		return nil, fmt.Errorf("oauth: store, signer, verifier and ID token minter are required")
+	case deps.Store == nil || deps.Signer == nil || deps.Verifier == nil || deps.IDTokens == nil || deps.Sessions == nil:
+		return nil, fmt.Errorf("oauth: store, sessions, signer, verifier and ID token minter are required")
+	case len(deps.SuccessorKey) < 32:
+		return nil, fmt.Errorf("oauth: a 32-byte refresh token successor key is required")
 	}
 	return &Server{cfg: cfg, deps: deps}, nil
 }

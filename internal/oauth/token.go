@@ -16,16 +16,24 @@ import (
 // hundred bytes.
 const maxTokenRequestBody = 64 << 10
 
-// GrantAuthorizationCode is the grant type of RFC 6749 §4.1.3.
-const GrantAuthorizationCode = "authorization_code"
+// Grant types (RFC 6749 §4.1.3, §4.4, §6).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
 
-// TokenRequest is a parsed token endpoint request (RFC 6749 §4.1.3).
+// TokenRequest is a parsed token endpoint request (RFC 6749 §4.1.3, §4.4,
+// §6; RFC 8707 §2.2).
 type TokenRequest struct {
 	Credentials  ClientCredentials
 	GrantType    string
 	Code         string
 	RedirectURI  string
 	CodeVerifier string
+	RefreshToken string
+	Scope        string
+	Resources    []string // RFC 8707: may repeat
 }
 
 // LogValue keeps codes, verifiers and secrets out of logs.
@@ -36,11 +44,12 @@ func (r TokenRequest) LogValue() slog.Value {
 // TokenResponse is a successful token response (RFC 6749 §5.1, OIDC Core
 // §3.1.3.3).
 type TokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitempty"`
-	IDToken     string `json:"id_token,omitempty"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // ParseTokenRequest reads a token request from r. Parameters come from the
@@ -58,9 +67,15 @@ func ParseTokenRequest(w http.ResponseWriter, r *http.Request) (TokenRequest, *E
 	if e != nil {
 		return TokenRequest{}, e
 	}
+	// resource is absent from the list: RFC 8707 §2 lets it repeat.
 	if e := singleParams(form, "grant_type", "code", "redirect_uri", "code_verifier",
 		"client_id", "client_secret", "scope", "refresh_token"); e != nil {
 		return TokenRequest{}, e
+	}
+	for _, r := range form["resource"] {
+		if len(r) > maxParamLen {
+			return TokenRequest{}, InvalidRequest("parameter resource is too long")
+		}
 	}
 	creds, e := ParseClientCredentials(r.Header.Get("Authorization"), form)
 	if e != nil {
@@ -72,23 +87,33 @@ func ParseTokenRequest(w http.ResponseWriter, r *http.Request) (TokenRequest, *E
 		Code:         form.Get("code"),
 		RedirectURI:  form.Get("redirect_uri"),
 		CodeVerifier: form.Get("code_verifier"),
+		RefreshToken: form.Get("refresh_token"),
+		Scope:        form.Get("scope"),
+		Resources:    form["resource"],
 	}, nil
 }
 
 // Token runs a token request: authenticate the client, then the grant.
 func (s *Server) Token(ctx context.Context, req TokenRequest) (*TokenResponse, *Error) {
-	client, e := AuthenticateClient(ctx, s.deps.Store, req.Credentials)
+	client, e := AuthenticateClient(ctx, s.deps.Clients, req.Credentials)
 	if e != nil {
 		return nil, e
 	}
 	switch req.GrantType {
 	case "":
 		return nil, InvalidRequest("grant_type is missing")
-	case GrantAuthorizationCode:
-		if !containsString(client.Metadata.GrantTypes, GrantAuthorizationCode) {
-			return nil, UnauthorizedClient("client may not use the authorization_code grant")
+	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		if !containsString(client.Metadata.GrantTypes, req.GrantType) {
+			return nil, UnauthorizedClient("client may not use the " + req.GrantType + " grant")
 		}
+	}
+	switch req.GrantType {
+	case GrantAuthorizationCode:
 		return s.exchangeCode(ctx, client, req)
+	case GrantRefreshToken:
+		return s.refresh(ctx, client, req)
+	case GrantClientCredentials:
+		return s.clientCredentials(ctx, client, req)
 	default:
 		return nil, UnsupportedGrantType("grant_type is not supported")
 	}
@@ -138,22 +163,26 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	if err != nil {
 		return nil, TemporarilyUnavailable(err)
 	}
-	// Tokens are signed before the code is consumed: if signing fails the
-	// client can simply retry, instead of its retry counting as a replay.
-	// Signing also happens outside any database call, so no connection is
-	// held while we compute signatures (DESIGN.md, "Scale").
-	resp, e := s.mintTokens(ctx, client, user, code, now)
-	if e != nil {
-		return nil, e
-	}
-	if _, err := s.deps.Store.RedeemAuthCode(ctx, hash, now, storage.Grant{
+	// The grant, and with it every token, is bound to the login session
+	// unless the person granted offline_access (OIDC Core §11).
+	g := storage.Grant{
 		ID:        code.GrantID,
 		UserID:    code.UserID,
 		ClientID:  code.ClientID,
 		SessionID: code.SessionID,
+		Offline:   HasScope(code.Scopes, "offline_access"),
 		Scopes:    code.Scopes,
 		CreatedAt: now,
-	}); err != nil {
+	}
+	// Tokens are made before the code is consumed: if signing fails the
+	// client can simply retry, instead of its retry counting as a replay.
+	// Signing also happens outside any database call, so no connection is
+	// held while we compute signatures (DESIGN.md, "Scale").
+	resp, issued, e := s.mintTokens(ctx, client, user, code, g, now)
+	if e != nil {
+		return nil, e
+	}
+	if _, err := s.deps.Store.RedeemAuthCode(ctx, hash, now, g, issued); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			// Lost a race with another redemption of the same code.
 			return nil, s.replayed(ctx, code, now)
@@ -169,19 +198,27 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	return resp, nil
 }
 
-// mintTokens signs the access token and, for openid requests, the ID token
-// of a code's grant.
-func (s *Server) mintTokens(ctx context.Context, client storage.Client, user storage.User, code storage.AuthCode, now time.Time) (*TokenResponse, *Error) {
-	at, err := s.mintAccessToken(code.UserID, client.ID, code.GrantID, code.Scopes, code.AuthTime, now)
+// mintTokens makes the tokens a redeemed code yields: the access token,
+// a refresh token when the client may refresh, and an ID token for openid
+// requests. The stored ones (refresh, opaque access) come back in issued,
+// to be written with the redemption.
+func (s *Server) mintTokens(ctx context.Context, client storage.Client, user storage.User, code storage.AuthCode, g storage.Grant, now time.Time) (*TokenResponse, storage.IssuedTokens, *Error) {
+	var issued storage.IssuedTokens
+	at, atRow, err := s.issueAccessToken(client, accessToken{
+		Subject: code.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: code.Scopes, AuthTime: code.AuthTime,
+	}, now)
 	if err != nil {
-		return nil, ServerError(err)
+		return nil, issued, ServerError(err)
 	}
-	resp := &TokenResponse{
-		AccessToken: at,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(s.cfg.AccessTokenTTL.Seconds()),
-		Scope:       JoinScope(code.Scopes),
+	issued.AccessToken = atRow
+	var refresh string
+	if containsString(client.Metadata.GrantTypes, GrantRefreshToken) {
+		refresh, issued.RefreshToken, err = s.newRefreshToken(client, g, now)
+		if err != nil {
+			return nil, issued, ServerError(err)
+		}
 	}
+	resp := s.tokenResponse(at, refresh, code.Scopes)
 	if HasScope(code.Scopes, "openid") {
 		idt, err := s.deps.IDTokens.MintIDToken(ctx, IDTokenRequest{
 			Client:      client,
@@ -194,11 +231,11 @@ func (s *Server) mintTokens(ctx context.Context, client storage.Client, user sto
 			AccessToken: at,
 		})
 		if err != nil {
-			return nil, ServerError(err)
+			return nil, issued, ServerError(err)
 		}
 		resp.IDToken = idt
 	}
-	return resp, nil
+	return resp, issued, nil
 }
 
 // checkPKCE enforces RFC 7636 §4.6 and the downgrade defence of RFC 9700

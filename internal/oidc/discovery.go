@@ -9,13 +9,15 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathDiscovery = "/.well-known/openid-configuration"
-	PathAuthorize = "/authorize"
-	PathToken     = "/token"
-	PathUserinfo  = "/userinfo"
-	PathJWKS      = "/jwks"
-	PathLogin     = "/login"
-	PathConsent   = "/consent"
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathAuthorize  = "/authorize"
+	PathToken      = "/token"
+	PathUserinfo   = "/userinfo"
+	PathJWKS       = "/jwks"
+	PathLogin      = "/login"
+	PathConsent    = "/consent"
+	PathRevoke     = "/revoke"
+	PathIntrospect = "/introspect"
 )
 
 // discoveryDoc is the OpenID Provider metadata (OIDC Discovery 1.0 §3),
@@ -27,6 +29,8 @@ type discoveryDoc struct {
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
 	JWKSURI                           string   `json:"jwks_uri"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -34,6 +38,8 @@ type discoveryDoc struct {
 	SubjectTypesSupported             []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
@@ -51,13 +57,19 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		TokenEndpoint:                     p.endpoint(PathToken),
 		UserinfoEndpoint:                  p.endpoint(PathUserinfo),
 		JWKSURI:                           p.endpoint(PathJWKS),
-		ScopesSupported:                   advertisedScopes(),
+		RevocationEndpoint:                p.endpoint(PathRevoke),
+		IntrospectionEndpoint:             p.endpoint(PathIntrospect),
+		ScopesSupported:                   SupportedScopes,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{p.cfg.IDTokenAlg},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		// Public clients may revoke their own tokens (RFC 7009 §5); only
+		// confidential clients may introspect (RFC 7662 §2.1).
+		RevocationAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
 			"at_hash", "sid", "amr", "name", "email", "email_verified"},
@@ -67,11 +79,6 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 	}
 	return json.MarshalIndent(d, "", "  ")
 }
-
-// advertisedScopes is what discovery lists. offline_access is accepted and
-// recorded on the grant, but refresh tokens are not issued yet, so it is
-// not advertised: a client reading discovery must not expect one.
-func advertisedScopes() []string { return []string{"openid", "profile", "email"} }
 
 // HandleDiscovery serves the provider metadata. It is public, cacheable and
 // readable from browsers (CORS), like the JWKS.

@@ -43,31 +43,23 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	claims, e := p.deps.OAuth.ValidateAccessToken(token)
+	// Inspect checks revocation state in the database on every call, so a
+	// revoked grant (a replayed code, a reused refresh token, a disabled
+	// user, an ended session) ends access here at once, for JWT and
+	// opaque tokens alike.
+	info, e := p.deps.OAuth.ValidateBearer(r, token)
 	if e != nil {
+		if e.Status >= 500 {
+			p.deps.Logger.ErrorContext(ctx, "userinfo failed", "error", e.Cause)
+		}
 		writeBearerError(w, e)
 		return
 	}
-	// The grant check makes revocation (a replayed code, and later logout
-	// and user disabling) take effect here at once.
-	grant, err := p.deps.Store.GetGrant(ctx, claims.GrantID())
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeBearerError(w, oauth.InvalidToken("the access token has been revoked"))
-		return
-	case err != nil:
-		p.bearerUnavailable(w, r, err)
-		return
-	case grant.RevokedAt != nil || grant.ClientID != claims.ClientID || grant.UserID != claims.Subject:
-		writeBearerError(w, oauth.InvalidToken("the access token has been revoked"))
-		return
-	}
-	scopes := strings.Fields(claims.Scope)
-	if !oauth.HasScope(scopes, "openid") {
+	if !oauth.HasScope(info.Scopes, "openid") || info.UserID == "" {
 		writeBearerError(w, oauth.InsufficientScope("the openid scope is required"))
 		return
 	}
-	user, err := p.deps.Store.GetUser(ctx, claims.Subject)
+	user, err := p.deps.Store.GetUser(ctx, info.UserID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled):
 		writeBearerError(w, oauth.InvalidToken("the user can no longer sign in"))
@@ -76,6 +68,7 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerUnavailable(w, r, err)
 		return
 	}
+	scopes := info.Scopes
 	resp := userinfoResponse{Subject: user.ID}
 	addProfileClaims(&resp.Name, &resp.Email, &resp.EmailVerified, user, scopes)
 	w.Header().Set("Access-Control-Allow-Origin", "*")

@@ -24,6 +24,13 @@ type Config struct {
 	// 7 days) end login sessions.
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
+	// RefreshIdleTTL (default 14 days) and RefreshAbsoluteTTL (default 90
+	// days) end refresh tokens; clients may override both. RefreshGrace
+	// (default 5 s; negative for none) is how long a just-spent refresh
+	// token may be re-presented and get the same successor.
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+	RefreshGrace       time.Duration
 	// KeyRefreshInterval is how often signing keys are reloaded from the
 	// database (default 1s).
 	KeyRefreshInterval time.Duration
@@ -66,6 +73,8 @@ func (c Config) Validate() []ConfigError {
 		{"code-ttl", c.CodeTTL, 10 * time.Minute}, // RFC 6749 §4.1.2: 10 minutes at most
 		{"session-idle-timeout", c.SessionIdleTimeout, 365 * 24 * time.Hour},
 		{"session-absolute-timeout", c.SessionAbsoluteTimeout, 365 * 24 * time.Hour},
+		{"refresh-token-idle-ttl", c.RefreshIdleTTL, 10 * 365 * 24 * time.Hour},
+		{"refresh-token-absolute-ttl", c.RefreshAbsoluteTTL, 10 * 365 * 24 * time.Hour},
 		{"key-refresh-interval", c.KeyRefreshInterval, time.Hour},
 		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
 	}
@@ -78,6 +87,13 @@ func (c Config) Validate() []ConfigError {
 	}
 	if c.SessionIdleTimeout > 0 && c.SessionAbsoluteTimeout > 0 && c.SessionIdleTimeout > c.SessionAbsoluteTimeout {
 		add("session-idle-timeout", "must not exceed session-absolute-timeout")
+	}
+	if c.RefreshIdleTTL > 0 && c.RefreshAbsoluteTTL > 0 && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
+		add("refresh-token-idle-ttl", "must not exceed refresh-token-absolute-ttl")
+	}
+	if c.RefreshGrace > time.Minute {
+		// Longer windows give a thief of a spent token real time to use it.
+		add("refresh-token-grace", "must be at most 1m (0 for the default, negative for none)")
 	}
 	return errs
 }

@@ -78,23 +78,36 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}
 	renderer.Logger = deps.Logger
+	sessions := session.NewManager(deps.Store, session.Config{
+		Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger})
 	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL}
 	oauthSrv, err := oauth.NewServer(oauth.Config{
-		Issuer: cfg.Issuer, AccessTokenTTL: cfg.AccessTokenTTL, CodeTTL: cfg.CodeTTL,
+		Issuer:             cfg.Issuer,
+		AccessTokenTTL:     cfg.AccessTokenTTL,
+		CodeTTL:            cfg.CodeTTL,
+		RefreshIdleTTL:     cfg.RefreshIdleTTL,
+		RefreshAbsoluteTTL: cfg.RefreshAbsoluteTTL,
+		RefreshGrace:       cfg.RefreshGrace,
 	}, oauth.Deps{
-		Store: deps.Store, Signer: km, Verifier: km, IDTokens: oidc.NewIDTokens(oidcCfg, km, deps.Now),
-		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger,
+		Store:        deps.Store,
+		Sessions:     sessions,
+		Signer:       km,
+		Verifier:     km,
+		IDTokens:     oidc.NewIDTokens(oidcCfg, km, deps.Now),
+		SuccessorKey: deps.KEK.Derive("refresh-successor/v1"),
+		Now:          deps.Now,
+		Rand:         deps.Rand,
+		Logger:       deps.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	provider, err := oidc.New(oidcCfg, oidc.Deps{
-		Store: deps.Store,
-		Keys:  km,
-		OAuth: oauthSrv,
-		Sessions: session.NewManager(deps.Store, session.Config{
-			Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-		}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
+		Store:    deps.Store,
+		Keys:     km,
+		OAuth:    oauthSrv,
+		Sessions: sessions,
 		Users:    users.New(deps.Store, users.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
 		Renderer: renderer,
 		CSRF:     ui.CSRF{Secure: secure, Rand: deps.Rand},
@@ -141,6 +154,9 @@ func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	// credentials) lets browser apps with PKCE use them safely.
 	api.With(cors).Post(oidc.PathToken, oauthSrv.HandleToken)
 	api.With(cors).Options(oidc.PathToken, noContent)
+	api.With(cors).Post(oidc.PathRevoke, oauthSrv.HandleRevoke)
+	api.With(cors).Options(oidc.PathRevoke, noContent)
+	api.Post(oidc.PathIntrospect, oauthSrv.HandleIntrospect)
 	api.With(cors).Get(oidc.PathUserinfo, p.HandleUserinfo)
 	api.With(cors).Post(oidc.PathUserinfo, p.HandleUserinfo)
 	api.With(cors).Options(oidc.PathUserinfo, noContent)

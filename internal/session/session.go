@@ -104,6 +104,30 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (*Current, error
 	if err != nil {
 		return nil, fmt.Errorf("current session: %w", err)
 	}
+	return m.check(ctx, s, true)
+}
+
+// Alive reports whether the session with this public id is still alive,
+// and records activity on it when touch is set, so that an app refreshing
+// its tokens keeps the person's login session alive the way browsing
+// does. It implements oauth.Sessions.
+func (m *Manager) Alive(ctx context.Context, id string, touch bool) (bool, error) {
+	s, err := m.store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session alive: %w", err)
+	}
+	cur, err := m.check(ctx, s, touch)
+	return cur != nil, err
+}
+
+// check returns s and its user if s is alive — not ended, within its idle
+// and absolute timeouts, its user present and enabled — and nil if not.
+// With touch it records activity, at most once per TouchInterval so that
+// not every request is a database write.
+func (m *Manager) check(ctx context.Context, s storage.Session, touch bool) (*Current, error) {
 	now := m.now()
 	if !m.live(s, now) {
 		return nil, nil
@@ -113,12 +137,12 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (*Current, error
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("current session user: %w", err)
+		return nil, fmt.Errorf("session user: %w", err)
 	}
 	if u.Disabled {
 		return nil, nil
 	}
-	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
+	if touch && now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
 		if err := m.store.TouchSession(ctx, s.ID, now); err != nil {
 			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 				return nil, nil // ended meanwhile

@@ -288,3 +288,21 @@ func assertTokenError(t *testing.T, r rawResponse, status int, code string) {
 		t.Errorf("error response Cache-Control = %q, want no-store", r.Header.Get("Cache-Control"))
 	}
 }
+
+// TestCodeDiesWithItsSession: a code issued just before the person's
+// sessions are ended (a password change) cannot be redeemed afterwards.
+func TestCodeDiesWithItsSession(t *testing.T) {
+	s := newTestServer(t)
+	a := s.newApp(t, "App", `"skip_consent":true`)
+	b := s.signedIn(t, "ada@example.com")
+	code, ar := codeFor(t, b, a, oauth2.SetAuthURLParam("scope", "openid offline_access"))
+	u, err := s.Store.GetUserByEmail(t.Context(), "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.users.SetPassword(t.Context(), u.ID, "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	r := postForm(t, s.URL+"/token", tokenForm(code, a.RedirectURI, ar.Verifier), a.ID, a.Secret)
+	assertTokenError(t, r, http.StatusBadRequest, "invalid_grant")
+}

@@ -163,6 +163,19 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	if err != nil {
 		return nil, TemporarilyUnavailable(err)
 	}
+	// The code was issued in a login session. If that session has ended
+	// since (a password change, a forced logout), the code ends with it:
+	// otherwise a code issued a moment before the password was changed
+	// would still yield a fresh grant afterwards.
+	if code.SessionID != "" {
+		alive, err := s.deps.Sessions.Alive(ctx, code.SessionID, false)
+		if err != nil {
+			return nil, TemporarilyUnavailable(err)
+		}
+		if !alive {
+			return nil, InvalidGrant("the sign-in the code was issued for has ended")
+		}
+	}
 	// The grant, and with it every token, is bound to the login session
 	// unless the person granted offline_access (OIDC Core §11).
 	g := storage.Grant{

@@ -31,6 +31,10 @@ type Config struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 	RefreshGrace       time.Duration
+	// ClientCacheInterval bounds how long the token endpoint may still see
+	// a client that another instance or the CLI changed or deleted
+	// (default 1s).
+	ClientCacheInterval time.Duration
 	// KeyRefreshInterval is how often signing keys are reloaded from the
 	// database (default 1s).
 	KeyRefreshInterval time.Duration
@@ -76,6 +80,7 @@ func (c Config) Validate() []ConfigError {
 		{"refresh-token-idle-ttl", c.RefreshIdleTTL, 10 * 365 * 24 * time.Hour},
 		{"refresh-token-absolute-ttl", c.RefreshAbsoluteTTL, 10 * 365 * 24 * time.Hour},
 		{"key-refresh-interval", c.KeyRefreshInterval, time.Hour},
+		{"client-cache-interval", c.ClientCacheInterval, time.Minute},
 		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
 	}
 	for _, d := range durations {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
@@ -38,6 +39,7 @@ type Server struct {
 	cfg      Config
 	deps     Deps
 	keys     *keys.Manager
+	clients  *clients.Cache
 	provider *oidc.Provider
 	handler  http.Handler
 }
@@ -81,6 +83,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	sessions := session.NewManager(deps.Store, session.Config{
 		Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger})
+	// The token endpoint finds clients in memory: a machine token then
+	// needs no database at all. Changes made by other instances or the CLI
+	// arrive within ClientCacheInterval. The browser flow reads the
+	// database directly; it is not hot, and a deleted client stops there
+	// at once.
+	cache := clients.NewCache(deps.Store, clients.CacheOptions{Interval: cfg.ClientCacheInterval, Logger: deps.Logger})
 	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL}
 	oauthSrv, err := oauth.NewServer(oauth.Config{
 		Issuer:             cfg.Issuer,
@@ -91,6 +99,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		RefreshGrace:       cfg.RefreshGrace,
 	}, oauth.Deps{
 		Store:        deps.Store,
+		Clients:      cache,
 		Sessions:     sessions,
 		Signer:       km,
 		Verifier:     km,
@@ -118,7 +127,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, keys: km, provider: provider}
+	s := &Server{cfg: cfg, deps: deps, keys: km, clients: cache, provider: provider}
 	s.handler = s.routes(oauthSrv, secure)
 	return s, nil
 }
@@ -235,6 +244,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keys.Run(bg) })
+	wg.Go(func() { s.clients.Run(bg) })
 	wg.Go(func() { s.janitor(bg) })
 	defer func() { stopBG(); wg.Wait() }()
 

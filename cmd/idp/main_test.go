@@ -186,8 +186,10 @@ func TestServeConfigurationErrors(t *testing.T) {
 	}{
 		{"nothing set", nil, nil, []string{"--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required", "IDP_KEY_ENCRYPTION_KEY is required"}},
 		{"every problem at once", map[string]string{"IDP_KEY_ENCRYPTION_KEY": "c2hvcnQ="},
-			[]string{"--issuer", "http://idp.example.com", "--listen", "nope", "--access-token-ttl", "-1s", "--database-url", "postgres://x"},
-			[]string{"--issuer / IDP_ISSUER", "plain http", "--listen / IDP_LISTEN", "--access-token-ttl / IDP_ACCESS_TOKEN_TTL", "IDP_KEY_ENCRYPTION_KEY:"}},
+			[]string{"--issuer", "http://idp.example.com", "--listen", "nope", "--access-token-ttl", "-1s", "--database-url", "postgres://x",
+				"--refresh-token-grace", "2m", "--refresh-token-idle-ttl", "100h", "--refresh-token-absolute-ttl", "10h"},
+			[]string{"--issuer / IDP_ISSUER", "plain http", "--listen / IDP_LISTEN", "--access-token-ttl / IDP_ACCESS_TOKEN_TTL", "IDP_KEY_ENCRYPTION_KEY:",
+				"--refresh-token-grace / IDP_REFRESH_TOKEN_GRACE", "--refresh-token-idle-ttl / IDP_REFRESH_TOKEN_IDLE_TTL: must not exceed"}},
 		{"bad environment value is listed with the other problems", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil,
 			[]string{"IDP_CODE_TTL: invalid value", "--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required"}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},

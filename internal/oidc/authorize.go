@@ -55,7 +55,7 @@ func (p *Provider) HandleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if len(v["state"]) > 1 || len(state) > 4096 {
 		state = "" // a repeated or oversized state is the error being reported; echo none
 	}
-	req, e := oauth.ParseAuthorizeRequest(v, client, redirectURI, SupportedScopes)
+	req, e := oauth.ParseAuthorizeRequest(v, client, redirectURI, StandardScopes())
 	if e != nil {
 		p.redirect(w, r, oauth.ErrorRedirectURL(redirectURI, e, state, p.cfg.Issuer))
 		return

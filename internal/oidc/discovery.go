@@ -59,7 +59,7 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		JWKSURI:                           p.endpoint(PathJWKS),
 		RevocationEndpoint:                p.endpoint(PathRevoke),
 		IntrospectionEndpoint:             p.endpoint(PathIntrospect),
-		ScopesSupported:                   SupportedScopes,
+		ScopesSupported:                   StandardScopes(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -17,8 +17,10 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
 
-// SupportedScopes are the scopes Gatehouse understands.
-var SupportedScopes = []string{"openid", "profile", "email", "offline_access"}
+// StandardScopes are the OpenID Connect scopes Gatehouse understands, and
+// what a client that registered no scope may ask for. Clients may
+// register API scopes of their own too.
+func StandardScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // KeySet signs tokens and publishes the public keys. Package keys
 // implements it.

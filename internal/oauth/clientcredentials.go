@@ -16,8 +16,15 @@ func InvalidTarget(desc string) *Error {
 	return newError("invalid_target", http.StatusBadRequest, desc)
 }
 
-// userScopes only make sense with a person behind the token.
-var userScopes = []string{"openid", "profile", "email", "offline_access"}
+// isUserScope reports whether a scope only makes sense with a person
+// behind the token.
+func isUserScope(s string) bool {
+	switch s {
+	case "openid", "profile", "email", "offline_access":
+		return true
+	}
+	return false
+}
 
 // clientCredentials runs the client_credentials grant (RFC 6749 §4.4): a
 // machine token whose subject is the client itself. For a JWT client it
@@ -31,7 +38,7 @@ func (s *Server) clientCredentials(ctx context.Context, client storage.Client, r
 	}
 	var registered []string
 	for _, sc := range parseScope(client.Metadata.Scope) {
-		if !HasScope(userScopes, sc) {
+		if !isUserScope(sc) {
 			registered = append(registered, sc)
 		}
 	}
@@ -40,7 +47,7 @@ func (s *Server) clientCredentials(ctx context.Context, client storage.Client, r
 		scopes = parseScope(req.Scope)
 		for _, sc := range scopes {
 			switch {
-			case HasScope(userScopes, sc):
+			case isUserScope(sc):
 				return nil, InvalidScope("scope " + sc + " needs a signed-in person; machine tokens cannot carry it")
 			case !validScopeToken(sc) || !HasScope(registered, sc):
 				return nil, InvalidScope("a requested scope is not registered for this client")

@@ -142,54 +142,97 @@ func audience(v any) []string {
 
 // watchedStore is the server's store with a window on the client cache:
 // it counts the calls to ClientsVersion, which only the cache makes, once
-// per refresh. It changes nothing about the calls themselves, and Close
-// closes the real store: the *postgres.DB the server uses.
+// per refresh, and can hold them back. Otherwise it changes nothing about
+// the calls, and Close closes the real store: the *postgres.DB the server
+// uses.
 type watchedStore struct {
 	storage.Store
 	mu      sync.Mutex
-	started int
-	changed chan struct{}
+	started int           // ClientsVersion calls begun
+	held    int           // of those, how many are waiting at the gate
+	gate    chan struct{} // non-nil: calls wait until it is closed
+	changed chan struct{} // closed and replaced whenever started or held moves
 }
 
 func newWatchedStore(inner storage.Store) *watchedStore {
 	return &watchedStore{Store: inner, changed: make(chan struct{})}
 }
 
+func (w *watchedStore) notify() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
 func (w *watchedStore) ClientsVersion(ctx context.Context) (int64, error) {
 	w.mu.Lock()
 	w.started++
-	close(w.changed)
-	w.changed = make(chan struct{})
+	gate := w.gate
+	if gate != nil {
+		w.held++
+	}
+	w.notify()
 	w.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 	return w.Store.ClientsVersion(ctx)
 }
 
-// waitCacheRefreshed blocks until every client cache over w has applied a
-// version read after this call began. The cache's Run loop refreshes one
-// refresh after another, so once two refreshes have started since now,
-// the first of them read the version after now and its flush is done. It
-// waits on the cache's own ticks (a short ClientCacheInterval keeps that
-// quick), never on a guessed sleep; the deadline only catches a cache that
-// has stopped refreshing.
-func (w *watchedStore) waitCacheRefreshed(t testing.TB) {
+// waitFor blocks until cond (called with w.mu held) is true. It waits on
+// the cache's own ticks, never on a guessed sleep; the deadline only
+// catches a cache that has stopped refreshing.
+func (w *watchedStore) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	w.mu.Lock()
-	target := w.started + 2
-	w.mu.Unlock()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
 	for {
 		w.mu.Lock()
-		n, ch := w.started, w.changed
+		ok, ch := cond(), w.changed
 		w.mu.Unlock()
-		if n >= target {
+		if ok {
 			return
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatal("the client cache did not refresh within 10 s")
+			t.Fatalf("the client cache did not %s within 10 s", what)
 		}
+	}
+}
+
+// waitCacheRefreshed blocks until every client cache over w has applied a
+// version read after this call began. The cache's Run loop refreshes one
+// refresh after another, so once two refreshes have started since now,
+// the first of them read the version after now and its flush is done.
+func (w *watchedStore) waitCacheRefreshed(t testing.TB) {
+	t.Helper()
+	w.mu.Lock()
+	target := w.started + 2
+	w.mu.Unlock()
+	w.waitFor(t, "refresh", func() bool { return w.started >= target })
+}
+
+// holdRefreshes stops the cache from refreshing, and returns once its Run
+// loop is parked at the gate: every refresh before has finished, and none
+// can read the database until releaseRefreshes.
+func (w *watchedStore) holdRefreshes(t testing.TB) {
+	t.Helper()
+	w.mu.Lock()
+	w.gate = make(chan struct{})
+	w.mu.Unlock()
+	w.waitFor(t, "reach the gate", func() bool { return w.held > 0 })
+}
+
+func (w *watchedStore) releaseRefreshes() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gate != nil {
+		close(w.gate)
+		w.gate = nil
 	}
 }
 

@@ -137,8 +137,10 @@ func (s *Server) inspectRefresh(ctx context.Context, rt storage.RefreshToken, no
 // inactive TokenInfo.
 func (s *Server) confirm(ctx context.Context, info TokenInfo, now time.Time) (TokenInfo, error) {
 	if info.GrantID == "" {
-		// A machine token lives as long as its client does.
-		if _, err := s.deps.Clients.GetClient(ctx, info.ClientID); err != nil {
+		// A machine token lives as long as its client does. The database is
+		// asked, not the client cache: a deleted client is a revocation,
+		// and revocation state is never answered from a cache.
+		if _, err := s.deps.Store.GetClient(ctx, info.ClientID); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				return TokenInfo{}, nil
 			}

@@ -250,6 +250,11 @@ func TestMachineTokensNeedNoDatabase(t *testing.T) {
 			t.Errorf("token %d issued without a database does not verify: %v", i, err)
 		}
 	}
+	for _, path := range []string{"/jwks", "/.well-known/openid-configuration"} {
+		if r := doRaw(t, mustGet(t, s.URL+path)); r.Status != http.StatusOK {
+			t.Errorf("%s without a database: %d", path, r.Status)
+		}
+	}
 	r := postForm(t, s.URL+"/token", url.Values{"grant_type": {"client_credentials"}}, opaque.ID, opaque.Secret)
 	assertTokenError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
 	_, err := opaque.config(s).Token(t.Context())
@@ -308,21 +313,24 @@ func TestDeletedClientMachineTokenIntrospection(t *testing.T) {
 	s := newTestServerOn(t, w, func(c *server.Config) { c.ClientCacheInterval = cacheInterval })
 	m := s.newMachine(t, "Doomed batch", "")
 	om := s.newMachine(t, "Doomed opaque batch", `"access_token_format":"opaque"`)
+	a := s.newApp(t, "Doomed app", refreshGrants)
 	rs := s.newMachine(t, "Resource server", "").asApp()
+	user := s.loginWithRefresh(t, a, "ada@example.com")
 	w.waitCacheRefreshed(t)
 	jwt, opaque := m.token(t, s), om.token(t, s) // both clients now cached
-	if !active(s.introspect(t, rs, jwt.AccessToken)) || !active(s.introspect(t, rs, opaque.AccessToken)) {
+	if !active(s.introspect(t, rs, jwt.AccessToken)) || !active(s.introspect(t, rs, opaque.AccessToken)) || !active(s.introspect(t, rs, user.AccessToken)) {
 		t.Fatal("inactive before the deletion")
 	}
 
 	w.holdRefreshes(t)
 	cli := clients.New(openStore(t, dbURL), clients.Options{})
-	for _, id := range []string{m.ID, om.ID} {
+	for _, id := range []string{m.ID, om.ID, a.ID} {
 		if err := cli.Delete(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.assertInactive(t, rs, "opaque machine token of a deleted client, at once", opaque.AccessToken)
+	s.assertInactive(t, rs, "a person's JWT of a deleted client, at once", user.AccessToken)
 	staleJWT := active(s.introspect(t, rs, jwt.AccessToken))
 	w.releaseRefreshes()
 	w.waitCacheRefreshed(t)

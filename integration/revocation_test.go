@@ -232,4 +232,9 @@ func TestRevocationFailsClosed(t *testing.T) {
 			assertTokenError(t, s.revoke(t, tc.by, tc.token), http.StatusServiceUnavailable, "temporarily_unavailable")
 		})
 	}
+	// Refreshing needs the same state: it fails closed too.
+	t.Run("refresh", func(t *testing.T) {
+		r := postForm(t, s.URL+"/token", refreshForm(user.RefreshToken, ""), a.ID, a.Secret)
+		assertTokenError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+	})
 }

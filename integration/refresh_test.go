@@ -371,3 +371,55 @@ func TestRefreshRacingRevocation(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceIndicatorsOnUserTokens: RFC 8707 §2.2 — resource at the
+// token endpoint, on a code exchange or a refresh, picks the access
+// token's audience among those the client registered.
+func TestResourceIndicatorsOnUserTokens(t *testing.T) {
+	s := newTestServer(t)
+	const api = "https://api.example.com"
+	a := s.newApp(t, "App", refreshGrants+`,"allowed_resources":["`+api+`"]`)
+	rs := s.newApp(t, "RS", "")
+	b := s.signedIn(t, "ada@example.com")
+
+	ar := a.RP.authURL()
+	tok, err := a.RP.config.Exchange(a.RP.ctx, b.authorizeTo(a, ar), oauth2.VerifierOption(ar.Verifier), oauth2.SetAuthURLParam("resource", api))
+	if err != nil {
+		t.Fatalf("exchange with a resource: %v", err)
+	}
+	if aud := s.introspect(t, rs, tok.AccessToken)["aud"]; !sameStrings(aud, api) {
+		t.Errorf("aud after the code exchange = %v, want [%s]", aud, api)
+	}
+	// A token for the API is not a token for userinfo.
+	if st, _ := userinfoStatus(t, s, tok.AccessToken); st != http.StatusUnauthorized {
+		t.Errorf("userinfo with an API token: %d, want 401", st)
+	}
+
+	bad := postForm(t, s.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "resource": {"https://other.example.com"}}, a.ID, a.Secret)
+	assertTokenError(t, bad, 400, "invalid_target")
+	good := postForm(t, s.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "resource": {api}}, a.ID, a.Secret)
+	if good.Status != 200 {
+		t.Fatalf("refresh with a resource (the refused attempt must not have spent the token): %d %s", good.Status, good.Body)
+	}
+	var r struct {
+		AccessToken string `json:"access_token"`
+	}
+	decodeJSON(t, good.Body, &r)
+	if aud := s.introspect(t, rs, r.AccessToken)["aud"]; !sameStrings(aud, api) {
+		t.Errorf("aud after the refresh = %v, want [%s]", aud, api)
+	}
+}
+
+// sameStrings reports whether a decoded JSON array holds exactly want.
+func sameStrings(v any, want ...string) bool {
+	list, ok := v.([]any)
+	if !ok || len(list) != len(want) {
+		return false
+	}
+	for i := range want {
+		if list[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}

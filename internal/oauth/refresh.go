@@ -89,6 +89,10 @@ func (s *Server) refresh(ctx context.Context, client storage.Client, req TokenRe
 	if e != nil {
 		return nil, e
 	}
+	audience, e := resourceAudience(client, req.Resources)
+	if e != nil {
+		return nil, e
+	}
 	if !now.Before(rt.ExpiresAt) || !now.Before(rt.AbsoluteExpiresAt) {
 		return nil, InvalidGrant("the refresh token has expired")
 	}
@@ -113,7 +117,7 @@ func (s *Server) refresh(ctx context.Context, client storage.Client, req TokenRe
 		AbsoluteExpiresAt: rt.AbsoluteExpiresAt,
 	}
 	at, atRow, err := s.issueAccessToken(client, accessToken{
-		Subject: g.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: scopes,
+		Subject: g.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: scopes, Audience: audience,
 	}, now)
 	if err != nil {
 		return nil, ServerError(err)
@@ -153,6 +157,10 @@ func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt sto
 			if e != nil {
 				return nil, e
 			}
+			audience, e := resourceAudience(client, req.Resources)
+			if e != nil {
+				return nil, e
+			}
 			succ, err := s.deps.Store.GetRefreshToken(ctx, rt.SuccessorHash)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return nil, TemporarilyUnavailable(err)
@@ -166,7 +174,7 @@ func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt sto
 					return nil, InvalidGrant("the grant behind the refresh token has ended")
 				}
 				at, atRow, err := s.issueAccessToken(client, accessToken{
-					Subject: g.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: scopes,
+					Subject: g.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: scopes, Audience: audience,
 				}, now)
 				if err != nil {
 					return nil, ServerError(err)

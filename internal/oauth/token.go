@@ -149,6 +149,12 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	if e := checkPKCE(code, req.CodeVerifier); e != nil {
 		return nil, e
 	}
+	// RFC 8707 §2.2: resource at the token endpoint picks the access
+	// token's audience among those the client may ask for.
+	audience, e := resourceAudience(client, req.Resources)
+	if e != nil {
+		return nil, e
+	}
 	now := s.deps.Now()
 	if code.UsedAt != nil {
 		return nil, s.replayed(ctx, code, now)
@@ -191,7 +197,7 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	// client can simply retry, instead of its retry counting as a replay.
 	// Signing also happens outside any database call, so no connection is
 	// held while we compute signatures (DESIGN.md, "Scale").
-	resp, issued, e := s.mintTokens(ctx, client, user, code, g, now)
+	resp, issued, e := s.mintTokens(ctx, client, user, code, g, audience, now)
 	if e != nil {
 		return nil, e
 	}
@@ -215,10 +221,10 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 // a refresh token when the client may refresh, and an ID token for openid
 // requests. The stored ones (refresh, opaque access) come back in issued,
 // to be written with the redemption.
-func (s *Server) mintTokens(ctx context.Context, client storage.Client, user storage.User, code storage.AuthCode, g storage.Grant, now time.Time) (*TokenResponse, storage.IssuedTokens, *Error) {
+func (s *Server) mintTokens(ctx context.Context, client storage.Client, user storage.User, code storage.AuthCode, g storage.Grant, audience []string, now time.Time) (*TokenResponse, storage.IssuedTokens, *Error) {
 	var issued storage.IssuedTokens
 	at, atRow, err := s.issueAccessToken(client, accessToken{
-		Subject: code.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: code.Scopes, AuthTime: code.AuthTime,
+		Subject: code.UserID, ClientID: client.ID, GrantID: g.ID, Scopes: code.Scopes, Audience: audience, AuthTime: code.AuthTime,
 	}, now)
 	if err != nil {
 		return nil, issued, ServerError(err)

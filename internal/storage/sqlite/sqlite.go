@@ -79,11 +79,35 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingWhileBusy(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return &DB{db: db, path: abs}, nil
+}
+
+// pingWhileBusy opens the first connection, retrying while SQLite reports
+// SQLITE_BUSY. When several processes open a brand-new file at once (the
+// server and the CLI on a fresh data directory), the switch to WAL can
+// report SQLITE_BUSY at once instead of waiting in the busy handler; it
+// succeeds as soon as the other process has finished. The retries stop
+// after busyTimeout, like any other wait for the database.
+func pingWhileBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		var sqErr *moderncsqlite.Error
+		if err == nil || !errors.As(err, &sqErr) || sqErr.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // fileURI returns the SQLite URI for the file at the absolute path abs with

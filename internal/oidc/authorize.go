@@ -97,6 +97,21 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauth.Error
 	return form, nil
 }
 
+// postedForm reads a page's form post and checks its CSRF token. ok is
+// false when an error page has been written.
+func (p *Provider) postedForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	form, e := parseForm(w, r)
+	if e != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
+		return nil, false
+	}
+	if !p.deps.CSRF.Verify(r) {
+		p.errorPage(w, r, http.StatusForbidden, "error.expired.title", "error.expired.message", "")
+		return nil, false
+	}
+	return form, true
+}
+
 // proceed takes a flow to its next step: sign-in, consent, or the code.
 func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f flow) {
 	ctx := r.Context()
@@ -105,10 +120,12 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f flow) {
 		p.redirect(w, r, oauth.ErrorRedirectURL(f.req.RedirectURI, e, f.req.State, p.cfg.Issuer))
 	}
 
-	if p.needsLogin(f, now) {
-		// OIDC Core §3.1.2.1: prompt=none must not show any page.
+	// toPage stores the request and sends the browser to the sign-in or
+	// consent page — unless prompt=none, which must show no page at all
+	// (OIDC Core §3.1.2.1) and gets the error instead.
+	toPage := func(path string, noPrompt *oauth.Error) {
 		if f.req.HasPrompt(oauth.PromptNone) {
-			fail(oauth.LoginRequired("the person is not signed in"))
+			fail(noPrompt)
 			return
 		}
 		handle, err := p.ensureStored(ctx, &f, now)
@@ -117,7 +134,11 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f flow) {
 			p.deps.Logger.ErrorContext(ctx, "store auth request", slog.Any("error", err))
 			return
 		}
-		p.redirect(w, r, p.endpoint(PathLogin)+"?"+url.Values{"ar": {handle}}.Encode())
+		p.redirect(w, r, p.endpoint(path)+"?"+url.Values{"ar": {handle}}.Encode())
+	}
+
+	if p.needsLogin(f, now) {
+		toPage(PathLogin, oauth.LoginRequired("the person is not signed in"))
 		return
 	}
 
@@ -128,17 +149,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f flow) {
 		return
 	}
 	if needConsent {
-		if f.req.HasPrompt(oauth.PromptNone) {
-			fail(oauth.ConsentRequired("the person has not consented to this client"))
-			return
-		}
-		handle, err := p.ensureStored(ctx, &f, now)
-		if err != nil {
-			fail(oauth.TemporarilyUnavailable(err))
-			p.deps.Logger.ErrorContext(ctx, "store auth request", slog.Any("error", err))
-			return
-		}
-		p.redirect(w, r, p.endpoint(PathConsent)+"?"+url.Values{"ar": {handle}}.Encode())
+		toPage(PathConsent, oauth.ConsentRequired("the person has not consented to this client"))
 		return
 	}
 

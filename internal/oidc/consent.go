@@ -62,12 +62,7 @@ func (p *Provider) HandleConsentPage(w http.ResponseWriter, r *http.Request) {
 // HandleConsent records the person's decision and finishes the request.
 func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if _, e := parseForm(w, r); e != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
-		return
-	}
-	if !p.deps.CSRF.Verify(r) {
-		p.errorPage(w, r, http.StatusForbidden, "error.expired.title", "error.expired.message", "")
+	if _, ok := p.postedForm(w, r); !ok {
 		return
 	}
 	handle := r.PostForm.Get("ar")

@@ -40,12 +40,7 @@ func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
 // does not tell which addresses have accounts.
 func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if _, e := parseForm(w, r); e != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "error.bad_request.title", "error.bad_request.message", "")
-		return
-	}
-	if !p.deps.CSRF.Verify(r) {
-		p.errorPage(w, r, http.StatusForbidden, "error.expired.title", "error.expired.message", "")
+	if _, ok := p.postedForm(w, r); !ok {
 		return
 	}
 	form := r.PostForm

@@ -176,6 +176,15 @@ func (s *Server) liveGrant(ctx context.Context, id string, touch bool) (storage.
 	if g.RevokedAt != nil {
 		return g, false, nil
 	}
+	if !g.Offline && g.SessionID != "" {
+		// Alive also checks that the session's user — the grant's user —
+		// exists and is enabled.
+		alive, err := s.deps.Sessions.Alive(ctx, g.SessionID, touch)
+		if err != nil {
+			return g, false, fmt.Errorf("check session: %w", err)
+		}
+		return g, alive, nil
+	}
 	u, err := s.deps.Store.GetUser(ctx, g.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return g, false, nil
@@ -183,19 +192,7 @@ func (s *Server) liveGrant(ctx context.Context, id string, touch bool) (storage.
 	if err != nil {
 		return g, false, fmt.Errorf("get user: %w", err)
 	}
-	if u.Disabled {
-		return g, false, nil
-	}
-	if !g.Offline && g.SessionID != "" {
-		alive, err := s.deps.Sessions.Alive(ctx, g.SessionID, touch)
-		if err != nil {
-			return g, false, fmt.Errorf("check session: %w", err)
-		}
-		if !alive {
-			return g, false, nil
-		}
-	}
-	return g, true, nil
+	return g, !u.Disabled, nil
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -47,8 +47,8 @@ func publicClient() storage.Client {
 	}
 }
 
-// restrictedClient may only ask for openid and profile, and has registered
-// a scope the server does not support.
+// restrictedClient may only ask for openid, profile and an API scope of its
+// own, custom: what a client registers replaces the default scopes.
 func restrictedClient() storage.Client {
 	c := confidentialClient()
 	c.ID = "restricted"
@@ -115,6 +115,12 @@ func TestParseAuthorizeRequest(t *testing.T) {
 			client: restrictedClient(),
 			query:  "response_type=code&scope=profile+openid",
 			want:   &AuthorizeRequest{Scopes: []string{"profile", "openid"}},
+		},
+		{
+			name:   "client may ask for an API scope it registered",
+			client: restrictedClient(),
+			query:  "response_type=code&scope=openid+custom",
+			want:   &AuthorizeRequest{Scopes: []string{"openid", "custom"}},
 		},
 		{
 			name:  "OIDC Core §3.1.2.1 prompt=none alone",
@@ -221,7 +227,8 @@ func TestParseAuthorizeRequest(t *testing.T) {
 		{name: "RFC 6749 §3.3 unknown scope", query: "response_type=code&scope=openid+admin", wantCode: "invalid_scope"},
 		{name: "RFC 6749 §3.3 scope case matters", query: "response_type=code&scope=OpenID", wantCode: "invalid_scope"},
 		{name: "RFC 6749 §3.3 scope not allowed for the client", client: restrictedClient(), query: "response_type=code&scope=openid+email", wantCode: "invalid_scope"},
-		{name: "RFC 6749 §3.3 client-registered scope the server does not support", client: restrictedClient(), query: "response_type=code&scope=openid+custom", wantCode: "invalid_scope"},
+		{name: "RFC 6749 §3.3 default scope the client did not register", client: restrictedClient(), query: "response_type=code&scope=openid+offline_access", wantCode: "invalid_scope"},
+		{name: "RFC 6749 §3.3 another client's API scope", query: "response_type=code&scope=openid+custom", wantCode: "invalid_scope"},
 		{name: "RFC 6749 §3.3 scope-token with double quote", query: "response_type=code&scope=openid+%22x%22", wantCode: "invalid_scope"},
 		{name: "RFC 6749 §3.3 scope-token with backslash", query: "response_type=code&scope=open%5Cid", wantCode: "invalid_scope"},
 		{name: "RFC 6749 §3.3 scope delimited by tab", query: "response_type=code&scope=openid%09profile", wantCode: "invalid_scope"},

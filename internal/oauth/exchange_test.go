@@ -56,13 +56,15 @@ func fixtureCodes() map[string]storage.AuthCode {
 		"used":          code("used", nil), // redeemed at usedAt by seedTokenData
 		"disabled-user": code("disabled-user", func(c *storage.AuthCode) { c.UserID = "disabled" }),
 		"deleted-user":  code("deleted-user", func(c *storage.AuthCode) { c.UserID = "gone" }),
+		"ended-session": code("ended-session", func(c *storage.AuthCode) { c.SessionID = "sess-ended" }),
 	}
 }
 
 // seedTokenData stores, through the storage interface, the clients, users
-// and codes the token tests use. The code "used" is redeemed the way the
-// token endpoint does it, so its grant exists. The user "gone" is deleted
-// after its code was issued; the schema deletes the code with it.
+// and codes the token tests use, and user-1's live login session sess-1,
+// which the codes' grants are bound to. The code "used" is redeemed the
+// way the token endpoint does it, so its grant exists. The user "gone" is
+// deleted after its code was issued; the schema deletes the code with it.
 func seedTokenData(t *testing.T, st storage.Store) {
 	t.Helper()
 	createClients(t, st, confidentialClient(), publicClient(), noCodeClient())
@@ -70,6 +72,13 @@ func seedTokenData(t *testing.T, st storage.Store) {
 		storage.User{ID: "user-1"},
 		storage.User{ID: "disabled", Disabled: true},
 		storage.User{ID: "gone"})
+	createSession(t, st, "sess-1", "user-1", testNow.Add(-time.Minute))
+	// sess-ended ended (a password change, a forced logout) after its
+	// code was issued.
+	createSession(t, st, "sess-ended", "user-1", testNow.Add(-time.Minute))
+	if err := st.EndSession(t.Context(), "sess-ended", testNow.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	for id, c := range fixtureCodes() {
 		if err := st.CreateAuthCode(t.Context(), c); err != nil {
 			t.Fatalf("create code %s: %v", id, err)
@@ -79,7 +88,7 @@ func seedTokenData(t *testing.T, st storage.Store) {
 	if _, err := st.RedeemAuthCode(t.Context(), used.CodeHash, usedAt, storage.Grant{
 		ID: used.GrantID, UserID: used.UserID, ClientID: used.ClientID, SessionID: used.SessionID,
 		Scopes: used.Scopes, CreatedAt: usedAt,
-	}); err != nil {
+	}, storage.IssuedTokens{}); err != nil {
 		t.Fatalf("redeem code used: %v", err)
 	}
 	// Users are never deleted through storage.Store; an operator with SQL
@@ -249,11 +258,12 @@ func TestToken(t *testing.T) {
 		wantRevoked []string // codes whose grant the request revokes
 		wantLog     string
 		wantIDToken bool
+		wantRefresh bool // only clients registered for refresh_token get one
 		wantScope   string
 	}{
-		{name: "RFC 6749 §4.1.3 code with PKCE and openid", req: req("good", nil), wantIDToken: true, wantScope: "openid profile"},
-		{name: "OIDC Core §3.1.3.3 no ID token without openid", req: req("no-openid", nil), wantScope: "profile"},
-		{name: "confidential client without PKCE", req: req("no-pkce", func(r *TokenRequest) { r.CodeVerifier = "" }), wantIDToken: true, wantScope: "openid profile"},
+		{name: "RFC 6749 §4.1.3 code with PKCE and openid", req: req("good", nil), wantIDToken: true, wantRefresh: true, wantScope: "openid profile"},
+		{name: "OIDC Core §3.1.3.3 no ID token without openid", req: req("no-openid", nil), wantRefresh: true, wantScope: "profile"},
+		{name: "confidential client without PKCE", req: req("no-pkce", func(r *TokenRequest) { r.CodeVerifier = "" }), wantIDToken: true, wantRefresh: true, wantScope: "openid profile"},
 		{name: "RFC 8252 §8.4 public client", req: req("for-app", func(r *TokenRequest) {
 			r.Credentials = ClientCredentials{ID: "app", Method: AuthNone}
 			r.RedirectURI = "http://127.0.0.1:5000/cb"
@@ -283,6 +293,7 @@ func TestToken(t *testing.T) {
 		{name: "replay without the verifier revokes nothing", req: req("used", func(r *TokenRequest) { r.CodeVerifier = strings.Repeat("a", 43) }), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "replay with the wrong redirect_uri revokes nothing", req: req("used", func(r *TokenRequest) { r.RedirectURI = "https://evil.example/" }), wantCode: "invalid_grant", wantStatus: 400},
 		{name: "disabled user", req: req("disabled-user", nil), wantCode: "invalid_grant", wantStatus: 400},
+		{name: "the code's login session has ended since", req: req("ended-session", nil), wantCode: "invalid_grant", wantStatus: 400},
 		// Deleting a user deletes its codes (ON DELETE CASCADE), so the
 		// code is unknown by the time it is redeemed.
 		{name: "deleted user", req: req("deleted-user", nil), wantCode: "invalid_grant", wantStatus: 400},
@@ -351,13 +362,26 @@ func TestToken(t *testing.T) {
 			want[tt.req.Code] = redeemedState(tt.req.Code, false)
 			checkCodeStates(t, f.db, want)
 
-			c, e := s.ValidateAccessToken(resp.AccessToken)
-			if e != nil {
-				t.Fatalf("the access token does not validate: %v", e)
+			c, ok := s.verifyAccessJWT(resp.AccessToken, testNow)
+			if !ok {
+				t.Fatal("the access token does not verify")
 			}
 			code := fixtureCodes()[tt.req.Code]
 			if c.GrantID() != code.GrantID || c.Subject != code.UserID || c.ClientID != tt.req.Credentials.ID || c.Scope != tt.wantScope {
 				t.Errorf("access token claims %+v do not match the grant of code %+v", c, code)
+			}
+			if info, e := bearer(t, s, resp.AccessToken); e != nil || info.GrantID != code.GrantID {
+				t.Errorf("the access token is not accepted by this server: %+v, %v", info, e)
+			}
+			if (resp.RefreshToken != "") != tt.wantRefresh {
+				t.Errorf("refresh_token = %q, want present %v", resp.RefreshToken, tt.wantRefresh)
+			}
+			if tt.wantRefresh {
+				rt, err := f.db.GetRefreshToken(t.Context(), secrets.Hash(resp.RefreshToken))
+				if err != nil || rt.GrantID != code.GrantID || rt.ClientID != code.ClientID || rt.UserID != code.UserID ||
+					!slices.Equal(rt.Scopes, code.Scopes) || rt.UsedAt != nil {
+					t.Errorf("stored refresh token %+v, %v; want an unspent token of grant %s", rt, err, code.GrantID)
+				}
 			}
 			if tt.wantIDToken {
 				r, n := f.idTokens.last()
@@ -366,8 +390,11 @@ func TestToken(t *testing.T) {
 					t.Errorf("ID token minted %d times, last from %+v", n, r)
 				}
 				// RFC 9068 §4: the ID token is no access token.
-				if _, e := s.ValidateAccessToken(resp.IDToken); e == nil {
-					t.Error("the ID token validates as an access token")
+				if _, ok := s.verifyAccessJWT(resp.IDToken, testNow); ok {
+					t.Error("the ID token verifies as an access token")
+				}
+				if _, e := bearer(t, s, resp.IDToken); e == nil {
+					t.Error("the ID token is accepted as a bearer token")
 				}
 			}
 
@@ -377,6 +404,15 @@ func TestToken(t *testing.T) {
 			}
 			want[tt.req.Code] = redeemedState(tt.req.Code, true)
 			checkCodeStates(t, f.db, want)
+			// RFC 6749 §4.1.2: and so the tokens issued from it end.
+			if _, e := bearer(t, s, resp.AccessToken); e == nil {
+				t.Error("the access token is still accepted after the replay")
+			}
+			if resp.RefreshToken != "" {
+				if info, err := s.Inspect(t.Context(), resp.RefreshToken); err != nil || info.Active {
+					t.Errorf("the refresh token after the replay: %+v, %v; want inactive", info, err)
+				}
+			}
 		})
 	}
 }
@@ -412,8 +448,11 @@ func TestTokenInterleaved(t *testing.T) {
 		// RFC 6749 §4.1.2: the grant the winner's tokens carry is revoked.
 		want["good"] = redeemedState("good", true)
 		checkCodeStates(t, f.db, want)
-		if c, e := s.ValidateAccessToken(winner.AccessToken); e != nil || c.GrantID() != "grant-good" {
-			t.Errorf("winner's access token: claims %+v, error %v", c, e)
+		if c, ok := s.verifyAccessJWT(winner.AccessToken, testNow); !ok || c.GrantID() != "grant-good" {
+			t.Errorf("winner's access token: claims %+v, verified %v", c, ok)
+		}
+		if _, e := bearer(t, s, winner.AccessToken); e == nil {
+			t.Error("the winner's access token is still accepted though its grant is revoked")
 		}
 	})
 	t.Run("database down before the code is redeemed", func(t *testing.T) {
@@ -472,6 +511,7 @@ func TestTokenConcurrentRedemption(t *testing.T) {
 			st := b.open(t)
 			createClients(t, st, confidentialClient())
 			createUsers(t, st, storage.User{ID: "user-1"})
+			createSession(t, st, "sess-1", "user-1", testNow.Add(-time.Minute))
 			good := fixtureCodes()["good"]
 			if err := st.CreateAuthCode(t.Context(), good); err != nil {
 				t.Fatal(err)
@@ -510,9 +550,9 @@ func TestTokenConcurrentRedemption(t *testing.T) {
 			if got, want := codeState(t, st, "good"), redeemedState("good", true); got != want {
 				t.Errorf("after the race:\n got %s\nwant %s", got, want)
 			}
-			c, e := s.ValidateAccessToken(resps[winners[0]].AccessToken)
-			if e != nil || c.GrantID() != good.GrantID {
-				t.Errorf("winner's access token: claims %+v, error %v; want grant %s", c, e, good.GrantID)
+			c, ok := s.verifyAccessJWT(resps[winners[0]].AccessToken, testNow)
+			if !ok || c.GrantID() != good.GrantID {
+				t.Errorf("winner's access token: claims %+v, verified %v; want grant %s", c, ok, good.GrantID)
 			}
 		})
 	}
@@ -584,8 +624,8 @@ func TestHandleToken(t *testing.T) {
 				if body["token_type"] != "Bearer" || body["error"] != nil {
 					t.Errorf("body = %v", body)
 				}
-				if _, e := s.ValidateAccessToken(at); e != nil {
-					t.Errorf("access_token: %v", e)
+				if _, ok := s.verifyAccessJWT(at, testNow); !ok {
+					t.Errorf("access_token %q does not verify", at)
 				}
 				return
 			}
@@ -603,6 +643,7 @@ func TestIssueCode(t *testing.T) {
 	st := newStore(t)
 	createClients(t, st, confidentialClient())
 	createUsers(t, st, storage.User{ID: "user-1"})
+	createSession(t, st, "sess-1", "user-1", testNow.Add(-time.Minute))
 	m := newKeys(t, st)
 	deps := func(r io.Reader) Deps {
 		return Deps{Store: st, Signer: m, Verifier: m, IDTokens: &keyIDTokens{keys: m}, Rand: r}

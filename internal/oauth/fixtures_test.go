@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
+	"github.com/gatehouse-idp/gatehouse/internal/secrets"
+	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/sqlite"
@@ -29,6 +33,10 @@ import (
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 const testIssuer = "https://idp.example"
+
+// testSuccessorKey is the fixed 32-byte refresh token successor key of
+// test servers; production derives it from the KEK.
+var testSuccessorKey = bytes.Repeat([]byte{0x5a}, 32)
 
 // newStore returns a fresh, migrated, empty SQLite database of the
 // test's own.
@@ -243,7 +251,8 @@ func (h *hookIDTokens) MintIDToken(ctx context.Context, r IDTokenRequest) (strin
 // newTestServer returns a server for tests. Unset dependencies get: a
 // fresh SQLite store, a real keys.Manager over it as signer and verifier
 // (or for whichever of the two is unset), real-key ID tokens, a clock
-// stopped at testNow and a deterministic random source.
+// stopped at testNow, a deterministic random source, a real
+// session.Manager over the same store and clock, and testSuccessorKey.
 func newTestServer(t *testing.T, cfg Config, deps Deps) *Server {
 	t.Helper()
 	if cfg.Issuer == "" {
@@ -275,6 +284,12 @@ func newTestServer(t *testing.T, cfg Config, deps Deps) *Server {
 	if deps.Rand == nil {
 		deps.Rand = bytes.NewReader(bytes.Repeat([]byte{7}, 1<<12))
 	}
+	if deps.Sessions == nil {
+		deps.Sessions = session.NewManager(deps.Store, session.Config{}, session.Options{Now: deps.Now})
+	}
+	if deps.SuccessorKey == nil {
+		deps.SuccessorKey = testSuccessorKey
+	}
 	s, err := NewServer(cfg, deps)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
@@ -292,4 +307,72 @@ func wantUnavailable(t *testing.T, e *Error) {
 	} else if strings.Contains(e.Description, e.Cause.Error()) || strings.Contains(e.Description, "closed") {
 		t.Errorf("description %q leaks the cause %v", e.Description, e.Cause)
 	}
+}
+
+// clock is a settable test clock, safe for concurrent use: tests advance
+// it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// createSession stores a live login session of user, last seen at
+// lastSeen and ending (absolutely) a week after it.
+func createSession(t *testing.T, st storage.SessionStore, id, userID string, lastSeen time.Time) {
+	t.Helper()
+	err := st.CreateSession(t.Context(), storage.Session{
+		ID: id, SecretHash: secrets.Hash("cookie-" + id), UserID: userID,
+		AuthTime: lastSeen, AMR: []string{"pwd"}, CreatedAt: lastSeen, LastSeenAt: lastSeen,
+		ExpiresAt: lastSeen.Add(7 * 24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("create session %s: %v", id, err)
+	}
+}
+
+// createGrant stores g, and the tokens in issued, the one way storage
+// allows: by redeeming an authorization code issued for it.
+func createGrant(t *testing.T, st storage.Store, g storage.Grant, issued storage.IssuedTokens) {
+	t.Helper()
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = testNow.Add(-time.Minute)
+	}
+	code := storage.AuthCode{
+		CodeHash: secrets.Hash("code-of-" + g.ID), ClientID: g.ClientID, UserID: g.UserID, SessionID: g.SessionID,
+		GrantID: g.ID, RedirectURI: "https://client.example/cb", Scopes: g.Scopes,
+		AuthTime: g.CreatedAt, CreatedAt: g.CreatedAt, ExpiresAt: g.CreatedAt.Add(time.Minute),
+	}
+	if err := st.CreateAuthCode(t.Context(), code); err != nil {
+		t.Fatalf("create code for grant %s: %v", g.ID, err)
+	}
+	if _, err := st.RedeemAuthCode(t.Context(), code.CodeHash, g.CreatedAt, g, issued); err != nil {
+		t.Fatalf("redeem code for grant %s: %v", g.ID, err)
+	}
+}
+
+// bearer presents token to s as a resource would (userinfo).
+func bearer(t *testing.T, s *Server, token string) (TokenInfo, *Error) {
+	t.Helper()
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/userinfo", nil)
+	return s.ValidateBearer(r, token)
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -89,6 +90,27 @@ func TestParseTokenRequest(t *testing.T) {
 			},
 		},
 
+		{
+			name: "RFC 6749 §6 refresh_token with scope", method: "POST", contentType: form,
+			body: "grant_type=refresh_token&refresh_token=r3fresh&scope=openid+profile&client_id=app",
+			want: TokenRequest{Credentials: ClientCredentials{ID: "app", Method: AuthNone}, GrantType: "refresh_token", RefreshToken: "r3fresh", Scope: "openid profile"},
+		},
+		{
+			name: "RFC 8707 §2 resource may repeat", method: "POST", contentType: form, auth: basic("svc", "s3cret"),
+			body: "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example%2F&resource=https%3A%2F%2Fother.example%2F",
+			want: TokenRequest{
+				Credentials: ClientCredentials{ID: "svc", Secret: "s3cret", Method: AuthSecretBasic}, GrantType: "client_credentials",
+				Resources: []string{"https://api.example/", "https://other.example/"},
+			},
+		},
+		{
+			name: "resource of exactly 4096 bytes", method: "POST", contentType: form,
+			body: "grant_type=client_credentials&client_id=app&resource=" + strings.Repeat("r", maxParamLen),
+			want: TokenRequest{Credentials: ClientCredentials{ID: "app", Method: AuthNone}, GrantType: "client_credentials", Resources: []string{strings.Repeat("r", maxParamLen)}},
+		},
+		{name: "oversized resource", method: "POST", contentType: form, body: "grant_type=client_credentials&client_id=app&resource=https%3A%2F%2Fa.example%2F&resource=" + strings.Repeat("r", maxParamLen+1), wantCode: "invalid_request", wantStatus: 400},
+		{name: "RFC 6749 §3.2 duplicate scope", method: "POST", contentType: form, body: "grant_type=client_credentials&scope=a&scope=b&client_id=app", wantCode: "invalid_request", wantStatus: 400},
+
 		{name: "RFC 6749 §3.2 GET refused", method: "GET", target: "/token?" + body + "&client_id=app", wantCode: "invalid_request", wantStatus: 400},
 		{name: "RFC 6749 §3.2 PUT refused", method: "PUT", contentType: form, body: body + "&client_id=app", wantCode: "invalid_request", wantStatus: 400},
 		{name: "lower-case post method refused", method: "post", contentType: form, body: body + "&client_id=app", wantCode: "invalid_request", wantStatus: 400},
@@ -138,7 +160,7 @@ func TestParseTokenRequest(t *testing.T) {
 			got, e := ParseTokenRequest(w, r)
 			if tt.wantCode != "" {
 				wantError(t, e, tt.wantCode, tt.wantStatus)
-				if got != (TokenRequest{}) {
+				if !reflect.DeepEqual(got, TokenRequest{}) {
 					t.Errorf("request = %+v returned with an error", got)
 				}
 				return
@@ -146,7 +168,7 @@ func TestParseTokenRequest(t *testing.T) {
 			if e != nil {
 				t.Fatalf("error = %v", e)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("request =\n%+v\nwant\n%+v", got, tt.want)
 			}
 			if w.Code != http.StatusOK || w.Body.Len() != 0 {

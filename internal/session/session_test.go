@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -157,5 +158,166 @@ func TestDisabledUserHasNoSession(t *testing.T) {
 	c, _ := start(t, m, nil)
 	if current(t, m, c) != nil {
 		t.Error("a disabled user's session is current")
+	}
+}
+
+// TestAlive: Alive is what oauth asks of a grant's login session. A
+// session is alive while it has not ended, is within its idle and
+// absolute timeouts, and its user exists and is enabled.
+func TestAlive(t *testing.T) {
+	cfg := Config{IdleTimeout: time.Hour, AbsoluteTimeout: 3 * time.Hour, TouchInterval: time.Minute}
+	tests := []struct {
+		name string
+		// change runs after the sign-in, with the clock at the sign-in.
+		change func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session)
+		id     string // default: the session's
+		want   bool
+	}{
+		{name: "live", want: true},
+		{name: "just before the idle timeout", want: true, change: func(t *testing.T, clk *fakeClock, _ storage.Store, _ storage.Session) {
+			clk.t = clk.t.Add(time.Hour - time.Second)
+		}},
+		{name: "idle timeout", change: func(t *testing.T, clk *fakeClock, _ storage.Store, _ storage.Session) {
+			clk.t = clk.t.Add(time.Hour)
+		}},
+		{name: "just before the absolute timeout, kept active", want: true, change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			keepActive(t, clk, store, s.ID, 3*time.Hour-time.Second)
+		}},
+		{name: "absolute timeout however active", change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			keepActive(t, clk, store, s.ID, 3*time.Hour)
+		}},
+		{name: "ended", change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			if err := store.EndSession(t.Context(), s.ID, clk.t); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "all the user's sessions ended", change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			if _, err := store.EndUserSessions(t.Context(), "u1", clk.t); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "user disabled", change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			if err := store.SetUserDisabled(t.Context(), "u1", true, clk.t); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "user enabled again", want: true, change: func(t *testing.T, clk *fakeClock, store storage.Store, s storage.Session) {
+			for _, d := range []bool{true, false} {
+				if err := store.SetUserDisabled(t.Context(), "u1", d, clk.t); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{name: "unknown id", id: "no-such-session"},
+		{name: "empty id", id: " "},
+		{name: "the cookie secret is not the id", id: "cookie"},
+	}
+	for _, tt := range tests {
+		for _, touch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/touch=%v", tt.name, touch), func(t *testing.T) {
+				m, clk, store := setup(t, cfg)
+				c, s := start(t, m, nil)
+				if tt.change != nil {
+					tt.change(t, clk, store, s)
+				}
+				id := s.ID
+				switch tt.id {
+				case "":
+				case " ":
+					id = ""
+				case "cookie":
+					id = c.Value
+				default:
+					id = tt.id
+				}
+				before, _ := store.GetSession(t.Context(), s.ID)
+
+				got, err := m.Alive(t.Context(), id, touch)
+
+				if err != nil || got != tt.want {
+					t.Fatalf("Alive = %v, %v; want %v", got, err, tt.want)
+				}
+				// Only a live session is touched, and only when asked.
+				after, err := store.GetSession(t.Context(), s.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantSeen := before.LastSeenAt
+				if touch && tt.want && clk.t.Sub(before.LastSeenAt) >= cfg.TouchInterval {
+					wantSeen = clk.t
+				}
+				if !after.LastSeenAt.Equal(wantSeen) {
+					t.Errorf("last seen %v, want %v", after.LastSeenAt, wantSeen)
+				}
+			})
+		}
+	}
+}
+
+// keepActive has the person use session id every 50 minutes until d after
+// the sign-in, and leaves the clock there.
+func keepActive(t *testing.T, clk *fakeClock, store storage.Store, id string, d time.Duration) {
+	t.Helper()
+	end := clk.t.Add(d)
+	for clk.t.Add(50 * time.Minute).Before(end) {
+		clk.t = clk.t.Add(50 * time.Minute)
+		if err := store.TouchSession(t.Context(), id, clk.t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.t = end
+}
+
+// TestAliveTouch: an app's activity (touch) keeps the session alive the
+// way browsing does, written at most once per TouchInterval.
+func TestAliveTouch(t *testing.T) {
+	m, clk, store := setup(t, Config{IdleTimeout: time.Hour, TouchInterval: time.Minute})
+	_, s := start(t, m, nil)
+	lastSeen := func() time.Time {
+		t.Helper()
+		got, err := store.GetSession(t.Context(), s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.LastSeenAt
+	}
+	steps := []struct {
+		advance  time.Duration
+		touch    bool
+		want     bool
+		wantSeen time.Duration // from the sign-in
+	}{
+		{30 * time.Second, true, true, 0},                 // within the interval: not written
+		{30 * time.Second, true, true, time.Minute},       // a minute since: written
+		{50 * time.Minute, false, true, time.Minute},      // not asked to touch: not written
+		{5 * time.Minute, true, true, 56 * time.Minute},   // 55 min idle, alive, written
+		{59 * time.Minute, true, true, 115 * time.Minute}, // alive only thanks to the last touch
+		{time.Hour, false, false, 115 * time.Minute},      // idle an hour: over
+		{0, true, false, 115 * time.Minute},               // and touching does not revive it
+	}
+	for i, st := range steps {
+		clk.t = clk.t.Add(st.advance)
+		got, err := m.Alive(t.Context(), s.ID, st.touch)
+		if err != nil || got != st.want {
+			t.Fatalf("step %d: Alive = %v, %v; want %v", i, got, err, st.want)
+		}
+		if seen := lastSeen(); !seen.Equal(s.LastSeenAt.Add(st.wantSeen)) {
+			t.Errorf("step %d: last seen +%v, want +%v", i, seen.Sub(s.LastSeenAt), st.wantSeen)
+		}
+	}
+}
+
+// TestAliveStoreDown: when the store cannot answer, Alive says so rather
+// than guessing either way.
+func TestAliveStoreDown(t *testing.T) {
+	m, _, store := setup(t, Config{})
+	_, s := start(t, m, nil)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, touch := range []bool{false, true} {
+		if got, err := m.Alive(t.Context(), s.ID, touch); err == nil || got {
+			t.Errorf("Alive(touch=%v) = %v, %v; want an error", touch, got, err)
+		}
 	}
 }

@@ -43,8 +43,8 @@ func (s *Server) clientCredentials(ctx context.Context, client storage.Client, r
 		}
 	}
 	scopes := registered // RFC 6749 §3.3: the default when none is asked for
-	if req.Scope != "" {
-		scopes = parseScope(req.Scope)
+	if requested := parseScope(req.Scope); len(requested) > 0 {
+		scopes = requested
 		for _, sc := range scopes {
 			switch {
 			case isUserScope(sc):

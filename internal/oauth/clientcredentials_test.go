@@ -28,6 +28,7 @@ func TestClientCredentials(t *testing.T) {
 		// scopes, less those that need a person.
 		{name: "RFC 6749 §3.3 default scopes", wantScope: []string{"api:read", "api:write"}},
 		{name: "one registered scope", scope: "api:read", wantScope: []string{"api:read"}},
+		{name: "a scope of only spaces means the default", scope: "   ", wantScope: []string{"api:read", "api:write"}},
 		{name: "registered scopes, repeated", scope: "api:write api:read api:write", wantScope: []string{"api:write", "api:read"}},
 		{name: "client with only API scopes", client: "machine-2", wantScope: []string{"billing:read"}},
 		{name: "opaque machine token", client: "machine-opaque", scope: "api:write", wantScope: []string{"api:write"}},

@@ -150,7 +150,8 @@ func (s *Server) refresh(ctx context.Context, client storage.Client, req TokenRe
 // a spent token — the sign of a stolen token (RFC 9700 §4.14.2) — and the
 // whole family is revoked: every refresh and access token of the grant.
 func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt storage.RefreshToken, req TokenRequest, now time.Time) (*TokenResponse, *Error) {
-	if s.cfg.RefreshGrace > 0 && rt.UsedAt != nil && now.Sub(*rt.UsedAt) <= s.cfg.RefreshGrace {
+	// The family's absolute end holds in the window too.
+	if s.cfg.RefreshGrace > 0 && rt.UsedAt != nil && now.Sub(*rt.UsedAt) <= s.cfg.RefreshGrace && now.Before(rt.AbsoluteExpiresAt) {
 		next := s.successorOf(req.RefreshToken)
 		if bytes.Equal(secrets.Hash(next), rt.SuccessorHash) {
 			scopes, e := narrowScopes(rt.Scopes, req.Scope)

@@ -78,7 +78,9 @@ func TestCodeExchangeRefreshToken(t *testing.T) {
 		{name: "OIDC Core §11 offline_access makes the grant offline", client: "web", scopes: []string{"openid", "offline_access"},
 			wantRefresh: true, wantOffline: true, wantIdle: 14 * day, wantAbs: 90 * day},
 		{name: "client not registered for refresh_token gets none", client: "app", scopes: []string{"openid"}},
-		{name: "client not registered for refresh_token, offline_access asked", client: "app", scopes: []string{"openid", "offline_access"}, wantOffline: true},
+		// offline_access is about refresh tokens: without them the grant stays
+		// bound to its session, so its access tokens die at logout.
+		{name: "client not registered for refresh_token, offline_access asked", client: "app", scopes: []string{"openid", "offline_access"}, wantOffline: false},
 		{name: "public client registered for refresh_token", client: "spa", scopes: []string{"openid"},
 			wantRefresh: true, wantIdle: 14 * day, wantAbs: 90 * day},
 		{name: "per-client lifetimes", client: "short", scopes: []string{"openid"},
@@ -883,4 +885,21 @@ func TestResourceIndicatorsForUsers(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestRefreshGraceEndsWithTheFamily: the grace window does not stretch a
+// family past its absolute expiry.
+func TestRefreshGraceEndsWithTheFamily(t *testing.T) {
+	f := newLifeFixture(t)
+	s := f.server(t, Config{})
+	in := f.login(t, s, "short", "openid") // idle 1 h, absolute 2 h
+	f.clock.Advance(55 * time.Minute)
+	first := f.mustRefresh(t, s, "short", in.RefreshToken)
+	f.clock.Advance(55 * time.Minute)
+	second := f.mustRefresh(t, s, "short", first.RefreshToken)
+	f.clock.Advance(10*time.Minute - 2*time.Second) // 2 s before the family ends
+	f.mustRefresh(t, s, "short", second.RefreshToken)
+	f.clock.Advance(3 * time.Second) // within the window, past the end
+	_, e := f.refresh(t, s, "short", second.RefreshToken, "")
+	wantError(t, e, "invalid_grant", 400)
 }

@@ -189,7 +189,10 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 		UserID:    code.UserID,
 		ClientID:  code.ClientID,
 		SessionID: code.SessionID,
-		Offline:   HasScope(code.Scopes, "offline_access"),
+		// offline_access is about refresh tokens: a client that cannot
+		// refresh gets a session-bound grant whatever it asked for.
+		Offline: HasScope(code.Scopes, "offline_access") &&
+			containsString(client.Metadata.GrantTypes, GrantRefreshToken),
 		Scopes:    code.Scopes,
 		CreatedAt: now,
 	}

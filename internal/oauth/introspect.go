@@ -1,8 +1,8 @@
 package oauth
 
 import (
+	"mime"
 	"net/http"
-	"strings"
 )
 
 // introspection is an RFC 7662 §2.2 response. An inactive token is
@@ -82,13 +82,10 @@ func (s *Server) ValidateBearer(r *http.Request, token string) (TokenInfo, *Erro
 	return info, nil
 }
 
-// requireForm checks the content type of a form POST.
-func requireForm(r *http.Request) *Error {
-	ct := r.Header.Get("Content-Type")
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+// RequireForm checks the content type of a form POST.
+func RequireForm(r *http.Request) *Error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return InvalidRequest("content type must be application/x-www-form-urlencoded")
 	}
 	return nil

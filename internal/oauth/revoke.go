@@ -21,7 +21,7 @@ func (s *Server) authenticatedForm(w http.ResponseWriter, r *http.Request) (stor
 	if r.Method != http.MethodPost {
 		return storage.Client{}, "", InvalidRequest("use POST")
 	}
-	if e := requireForm(r); e != nil {
+	if e := RequireForm(r); e != nil {
 		return storage.Client{}, "", e
 	}
 	form, e := ParseFormBody(w, r, maxEndpointBody)

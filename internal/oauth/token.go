@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"time"
 
@@ -59,9 +58,8 @@ func ParseTokenRequest(w http.ResponseWriter, r *http.Request) (TokenRequest, *E
 	if r.Method != http.MethodPost {
 		return TokenRequest{}, InvalidRequest("the token endpoint accepts POST only")
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return TokenRequest{}, InvalidRequest("content type must be application/x-www-form-urlencoded")
+	if e := RequireForm(r); e != nil {
+		return TokenRequest{}, e
 	}
 	form, e := ParseFormBody(w, r, maxTokenRequestBody)
 	if e != nil {

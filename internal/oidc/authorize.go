@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"time"
@@ -76,9 +75,8 @@ func authorizeParams(w http.ResponseWriter, r *http.Request) (url.Values, *oauth
 	case http.MethodGet:
 		return r.URL.Query(), nil
 	case http.MethodPost:
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, oauth.InvalidRequest("content type must be application/x-www-form-urlencoded")
+		if e := oauth.RequireForm(r); e != nil {
+			return nil, e
 		}
 		return parseForm(w, r)
 	default:

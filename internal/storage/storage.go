@@ -220,15 +220,66 @@ type ConsentStore interface {
 
 // SigningKeyStore keeps signing keys. Private keys are stored as the caller
 // hands them over: already encrypted.
+//
+// Every change to the signing_keys table, whoever makes it (a server, the
+// CLI, an operator with psql), moves SigningKeysVersion on in the same
+// transaction (a database trigger), and on Postgres also sends a
+// notification that WatchSigningKeys delivers; that is how every instance
+// learns of a rotation within seconds.
 type SigningKeyStore interface {
 	// CreateSigningKey inserts k. ErrAlreadyExists if the ID is taken, or if
-	// k is active and another key with the same Algorithm is already active
-	// (at most one active key per algorithm; this is how concurrent
-	// instances agree on who created the first key).
+	// k is active (or next) and another key with the same Algorithm is
+	// already in that state (at most one active and one next key per
+	// algorithm; this is how concurrent instances agree on who created the
+	// first key).
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every key in every state, ordered by
 	// CreatedAt, then ID.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// ChangeSigningKeys applies c in one transaction: all of it or none of
+	// it. Instances serialize on it (Postgres: a transaction-scoped
+	// advisory lock, taken first; SQLite: the database write lock), so a
+	// plan made from a stale read fails its preconditions rather than
+	// acting twice. The steps run in this order:
+	//
+	//  1. Revoke: each key becomes revoked, RevokedAt = c.At. ErrNotFound
+	//     if a key does not exist, ErrConflict if it is already revoked.
+	//  2. Promote: each key, which must be next (else ErrConflict;
+	//     ErrNotFound if missing), becomes active with ActivatedAt = c.At;
+	//     the active key of the same algorithm, if any, becomes retired
+	//     with RetiredAt = c.At.
+	//  3. Retire: each key, which must be active (else ErrConflict),
+	//     becomes retired with RetiredAt = c.At, without a successor.
+	//  4. Create: as CreateSigningKey (ErrAlreadyExists).
+	//  5. Delete: each key, which must be retired or revoked (else
+	//     ErrConflict; ErrNotFound if missing), is deleted.
+	ChangeSigningKeys(ctx context.Context, c SigningKeyChanges) error
+	// ReplaceSigningKeyCiphertext swaps a key's encrypted private key for
+	// one under another key-encryption key, if it still equals old
+	// (compare and swap): ErrConflict if it does not, ErrNotFound if the
+	// key is gone.
+	ReplaceSigningKeyCiphertext(ctx context.Context, id string, old, new []byte) error
+	// SigningKeysVersion returns a number that changes whenever the
+	// signing_keys table does.
+	SigningKeysVersion(ctx context.Context) (int64, error)
+	// WatchSigningKeys calls changed whenever the signing keys may have
+	// changed: once when it starts listening (changes made before that are
+	// not notified) and then for every notification, until ctx ends (it
+	// returns ctx's error) or the connection fails (it returns that error;
+	// the caller retries). Backends without notifications (SQLite) only
+	// wait for ctx: callers poll SigningKeysVersion as well.
+	WatchSigningKeys(ctx context.Context, changed func()) error
+}
+
+// SigningKeyChanges is one atomic step of the signing-key lifecycle; see
+// SigningKeyStore.ChangeSigningKeys.
+type SigningKeyChanges struct {
+	At      time.Time
+	Revoke  []string // ids
+	Promote []string // ids of next keys
+	Retire  []string // ids of active keys
+	Create  []SigningKey
+	Delete  []string // ids of retired or revoked keys
 }
 
 // User is a person who can sign in.
@@ -395,6 +446,7 @@ type SigningKey struct {
 	CreatedAt           time.Time
 	ActivatedAt         *time.Time
 	RetiredAt           *time.Time
+	RevokedAt           *time.Time
 }
 
 // RefreshToken is one member of a grant's family of refresh tokens. Only

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
@@ -39,53 +38,4 @@ func (db *DB) PutConsent(ctx context.Context, c storage.Consent) error {
 		return fmt.Errorf("put consent: %w", mapErr(err))
 	}
 	return nil
-}
-
-const signingKeyColumns = `id, algorithm, state, private_key_encrypted, public_jwk,
-	created_at, activated_at, retired_at`
-
-// CreateSigningKey inserts k. The partial unique index on active keys turns
-// a second active key for one algorithm into ErrAlreadyExists.
-func (db *DB) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
-	_, err := db.db.ExecContext(ctx, `
-		INSERT INTO signing_keys (`+signingKeyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.Algorithm, string(k.State), k.PrivateKeyEncrypted, k.PublicJWK,
-		micros(k.CreatedAt), nullMicros(k.ActivatedAt), nullMicros(k.RetiredAt))
-	if err != nil {
-		return fmt.Errorf("create signing key: %w", mapErr(err))
-	}
-	return nil
-}
-
-// ListSigningKeys returns every key in every state, ordered by CreatedAt,
-// then ID.
-func (db *DB) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	rows, err := db.db.QueryContext(ctx,
-		`SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	keys, err := collect(rows, func(r scanner) (storage.SigningKey, error) {
-		var (
-			k                      storage.SigningKey
-			state                  string
-			createdAt              int64
-			activatedAt, retiredAt sql.NullInt64
-		)
-		err := r.Scan(&k.ID, &k.Algorithm, &state, &k.PrivateKeyEncrypted, &k.PublicJWK,
-			&createdAt, &activatedAt, &retiredAt)
-		if err != nil {
-			return storage.SigningKey{}, err
-		}
-		k.State = storage.KeyState(state)
-		k.CreatedAt = fromMicros(createdAt)
-		k.ActivatedAt = fromNullMicros(activatedAt)
-		k.RetiredAt = fromNullMicros(retiredAt)
-		return k, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	return keys, nil
 }

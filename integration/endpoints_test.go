@@ -68,16 +68,21 @@ func TestJWKS(t *testing.T) {
 		Keys []map[string]any `json:"keys"`
 	}
 	decodeJSON(t, r.Body, &set)
-	if len(set.Keys) != 1 {
-		t.Fatalf("%d keys, want 1", len(set.Keys))
+	// The default policy keeps an active and a next key for RS256 and
+	// ES256.
+	if len(set.Keys) != 4 {
+		t.Fatalf("%d keys, want 4", len(set.Keys))
 	}
-	k := set.Keys[0]
-	if k["kid"] == "" || k["alg"] != "RS256" || k["use"] != "sig" || k["kty"] != "RSA" {
-		t.Errorf("key = %v", k)
-	}
-	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
-		if _, ok := k[private]; ok {
-			t.Errorf("JWKS publishes private parameter %s", private)
+	kty := map[string]string{"RS256": "RSA", "ES256": "EC"}
+	for _, k := range set.Keys {
+		alg, _ := k["alg"].(string)
+		if k["kid"] == "" || kty[alg] == "" || k["use"] != "sig" || k["kty"] != kty[alg] {
+			t.Errorf("key = %v", k)
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS publishes private parameter %s", private)
+			}
 		}
 	}
 	if cc := r.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=") {

@@ -376,8 +376,14 @@ func TestServeOnPostgres(t *testing.T) {
 		Keys []map[string]any `json:"keys"`
 	}
 	getJSON(t, issuer+"/jwks", &jwks)
-	if len(jwks.Keys) != 1 || jwks.Keys[0]["alg"] != "RS256" {
-		t.Errorf("jwks = %v", jwks)
+	// Default policy: an active and a pre-published next key for RS256
+	// and for ES256.
+	algs := map[any]int{}
+	for _, k := range jwks.Keys {
+		algs[k["alg"]]++
+	}
+	if len(jwks.Keys) != 4 || algs["RS256"] != 2 || algs["ES256"] != 2 {
+		t.Errorf("jwks algs = %v, want 2 RS256 and 2 ES256", algs)
 	}
 	reg := idp(t, `{"redirect_uris":["https://pg.example/cb"]}`, map[string]string{"IDP_DATABASE_URL": dbURL}, "clients", "create")
 	if reg.code != 0 {

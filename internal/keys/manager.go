@@ -49,8 +49,22 @@ type Options struct {
 	Rand io.Reader
 	// Logger receives refresh errors and key changes; default slog.Default().
 	Logger *slog.Logger
-	// RefreshInterval is how often Run reloads keys from storage; default 1s.
+	// RefreshInterval is how often Run polls storage's signing-key version
+	// (one small read), reloading the keys when it moved; default 1s. On
+	// Postgres, notifications usually bring changes sooner; polling is
+	// the fallback that bounds how late a change can be seen.
 	RefreshInterval time.Duration
+	// MaintenanceInterval is how often Run calls Maintain; default 1 minute.
+	MaintenanceInterval time.Duration
+	// Policy is the key lifecycle; zero fields take defaults.
+	Policy Policy
+	// AdditionalKEKs open keys that are not under the primary
+	// key-encryption key (during a key-encryption-key change; see
+	// Rewrap). New keys are always encrypted under the primary one.
+	AdditionalKEKs []KEK
+	// OnChange, if set, is called after each lifecycle step this Manager
+	// made (scheduled or by hand), for auditing.
+	OnChange func(ctx context.Context, c Change)
 	// JWKSMaxAge is how long clients may cache the JWKS (Cache-Control
 	// max-age); default 10 minutes. It must stay well below how long a
 	// next key is published before it signs, or a verifier may meet a
@@ -74,6 +88,10 @@ func (o Options) withDefaults() Options {
 	if o.JWKSMaxAge <= 0 {
 		o.JWKSMaxAge = 10 * time.Minute
 	}
+	if o.MaintenanceInterval <= 0 {
+		o.MaintenanceInterval = time.Minute
+	}
+	o.Policy = o.Policy.withDefaults()
 	return o
 }
 
@@ -92,6 +110,9 @@ type Manager struct {
 	// refreshMu serializes snapshot builders, so that a slow refresh can
 	// never install an older key list over a newer one.
 	refreshMu sync.Mutex
+	// version is storage's SigningKeysVersion as read before the last
+	// successful Refresh; Run reloads only when it moves.
+	version atomic.Int64
 }
 
 // snapshot is everything Sign, Verify and JWKS need. It is never modified
@@ -137,15 +158,15 @@ func NewManager(store storage.SigningKeyStore, kek KEK, opts Options) *Manager {
 	return m
 }
 
-// Init loads the keys and makes sure an active RS256 key exists, creating
-// one if not. It fails if any key that is not revoked cannot be decrypted
+// Init loads the keys and brings them in line with the policy (Maintain):
+// on an empty database it creates an active and a next key for each
+// algorithm. It fails if any key that is not revoked cannot be decrypted
 // (most likely a wrong key-encryption key): better to refuse to start than
 // to serve with some keys missing. An unreadable key can be revoked to get
 // past this.
 //
-// Many instances may Init at once against one database: each generates a
-// key, storage lets one insert win (one active key per algorithm), and the
-// others load the winner's key.
+// Many instances may Init at once against one database: storage lets one
+// instance's keys in and the others load them.
 func (m *Manager) Init(ctx context.Context) error {
 	if m.kek.IsZero() {
 		return errors.New("init signing keys: no key-encryption key configured")
@@ -156,37 +177,14 @@ func (m *Manager) Init(ctx context.Context) error {
 	if err := m.snap.Load().failures(); err != nil {
 		return fmt.Errorf("init signing keys: %w", err)
 	}
-	if m.Ready() {
-		return nil
-	}
-
-	// Generate before touching the database: RSA generation takes tens of
-	// milliseconds and must not hold a connection.
-	k, err := Generate(RS256, m.opts.Rand)
-	if err != nil {
-		return fmt.Errorf("init signing keys: %w", err)
-	}
-	row, err := k.Record(m.kek, storage.KeyActive, m.opts.Now(), m.opts.Rand)
-	if err != nil {
-		return fmt.Errorf("init signing keys: %w", err)
-	}
-	switch err := m.store.CreateSigningKey(ctx, row); {
-	case err == nil:
-		m.opts.Logger.InfoContext(ctx, "created signing key", "kid", k.ID, "alg", k.Algorithm, "state", storage.KeyActive)
-	case errors.Is(err, storage.ErrAlreadyExists):
-		// Another instance won the race; use its key.
-		m.opts.Logger.InfoContext(ctx, "another instance created the first signing key", "alg", RS256)
-	default:
-		return fmt.Errorf("init signing keys: store new key: %w", err)
-	}
-	if err := m.Refresh(ctx); err != nil {
+	if _, err := m.Maintain(ctx); err != nil {
 		return fmt.Errorf("init signing keys: %w", err)
 	}
 	if err := m.snap.Load().failures(); err != nil {
 		return fmt.Errorf("init signing keys: %w", err)
 	}
 	if !m.Ready() {
-		return errors.New("init signing keys: no active RS256 key after creating one")
+		return errors.New("init signing keys: no active RS256 key")
 	}
 	return nil
 }
@@ -199,27 +197,93 @@ func (m *Manager) Init(ctx context.Context) error {
 func (m *Manager) Refresh(ctx context.Context) error {
 	m.refreshMu.Lock()
 	defer m.refreshMu.Unlock()
+	// The version first: a change between the two reads is then seen
+	// again by the next poll, never missed.
+	v, err := m.store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh signing keys: %w", err)
+	}
 	rows, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("refresh signing keys: %w", err)
 	}
-	return m.apply(ctx, rows)
+	err = m.apply(ctx, rows)
+	m.version.Store(v)
+	return err
 }
 
-// Run calls Refresh every RefreshInterval until ctx is done. Errors are
-// logged, not returned: the last good keys keep serving.
+// refreshIfChanged reloads the keys if storage's version moved since the
+// last Refresh.
+func (m *Manager) refreshIfChanged(ctx context.Context) error {
+	v, err := m.store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh signing keys: %w", err)
+	}
+	if v == m.version.Load() {
+		return nil
+	}
+	return m.Refresh(ctx)
+}
+
+// Run keeps the keys current until ctx is done: it reloads them when
+// storage notifies a change (Postgres LISTEN/NOTIFY) or when the version it
+// polls every RefreshInterval moves, and calls Maintain every
+// MaintenanceInterval. Errors are logged, not returned: the last good keys
+// keep serving.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.opts.RefreshInterval)
-	defer t.Stop()
+	notified := make(chan struct{}, 1)
+	go m.watch(ctx, notified)
+	poll := time.NewTicker(m.opts.RefreshInterval)
+	defer poll.Stop()
+	maintain := time.NewTicker(m.opts.MaintenanceInterval)
+	defer maintain.Stop()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
-				m.opts.Logger.ErrorContext(ctx, "refresh signing keys", "err", err)
-			}
+		case <-notified:
+			err = m.Refresh(ctx)
+		case <-poll.C:
+			err = m.refreshIfChanged(ctx)
+		case <-maintain.C:
+			_, err = m.Maintain(ctx)
 		}
+		if err != nil && ctx.Err() == nil {
+			m.opts.Logger.ErrorContext(ctx, "signing keys", "err", err)
+		}
+	}
+}
+
+// watch relays storage's change notifications to notified until ctx ends,
+// listening again after a failure with backoff (100 ms doubling to 10 s;
+// polling covers the gap).
+func (m *Manager) watch(ctx context.Context, notified chan<- struct{}) {
+	backoff := 100 * time.Millisecond
+	for {
+		started := time.Now()
+		err := m.store.WatchSigningKeys(ctx, func() {
+			select {
+			case notified <- struct{}{}:
+			default: // a reload is already pending; it will see this change
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			backoff = 100 * time.Millisecond
+		}
+		m.opts.Logger.WarnContext(ctx, "signing key notifications lost; polling until they are back",
+			"err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 
@@ -335,7 +399,7 @@ func laterActivation(a, b storage.SigningKey) bool {
 }
 
 func (m *Manager) open(r storage.SigningKey) (*material, error) {
-	k, err := OpenKey(m.kek, r)
+	k, _, err := m.openAny(r)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func TestRefreshReusesDecryptedKeys(t *testing.T) {
 	store := openStore(t)
 	kek := testKEK(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	m := NewManager(store, kek, Options{Now: func() time.Time { return now }})
+	m := NewManager(store, kek, Options{Now: func() time.Time { return now }, Policy: Policy{Algorithms: []string{RS256}}})
 	if err := m.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
-func TestInitCreatesOneActiveRS256Key(t *testing.T) {
+func TestInitCreatesActiveAndNextKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store storage.Store) {
 		kek, clk := newKEK(t), newClock()
 		m := newManager(t, store, kek, clk)
@@ -46,15 +46,22 @@ func TestInitCreatesOneActiveRS256Key(t *testing.T) {
 		}
 
 		rows := listKeys(t, store)
-		if len(rows) != 1 {
-			t.Fatalf("%d keys stored, want 1", len(rows))
+		if len(rows) != 2 {
+			t.Fatalf("%d keys stored (%v), want 2: an active and a next key", len(rows), describe(rows))
 		}
-		r := rows[0]
-		if r.ID != kid || r.Algorithm != keys.RS256 || r.State != storage.KeyActive {
+		i := slices.IndexFunc(rows, func(r storage.SigningKey) bool { return r.State == storage.KeyActive })
+		if i < 0 {
+			t.Fatalf("no active key stored: %v", describe(rows))
+		}
+		r, next := rows[i], rows[1-i]
+		if r.ID != kid || r.Algorithm != keys.RS256 {
 			t.Errorf("stored key = %s %s %s, want %s RS256 active", r.ID, r.Algorithm, r.State, kid)
 		}
 		if !r.CreatedAt.Equal(clk.Now()) || r.ActivatedAt == nil || !r.ActivatedAt.Equal(clk.Now()) {
 			t.Errorf("stored key created %v activated %v, want both at the injected clock's %v", r.CreatedAt, r.ActivatedAt, clk.Now())
+		}
+		if next.Algorithm != keys.RS256 || next.State != storage.KeyNext || next.ActivatedAt != nil || !next.CreatedAt.Equal(clk.Now()) {
+			t.Errorf("second key = %s %s created %v activated %v, want an RS256 next key created now", next.Algorithm, next.State, next.CreatedAt, next.ActivatedAt)
 		}
 
 		// A second Init, and a second instance, reuse the key.
@@ -69,8 +76,8 @@ func TestInitCreatesOneActiveRS256Key(t *testing.T) {
 		if kid2, _ := m2.ActiveKeyID(keys.RS256); kid2 != kid {
 			t.Errorf("second instance uses %s, want %s", kid2, kid)
 		}
-		if n := len(listKeys(t, store)); n != 1 {
-			t.Errorf("%d keys stored after repeated Init, want 1", n)
+		if n := len(listKeys(t, store)); n != 2 {
+			t.Errorf("%d keys stored after repeated Init, want 2", n)
 		}
 	})
 }
@@ -102,13 +109,22 @@ func TestInitConcurrent(t *testing.T) {
 			}
 		}
 		rows := listKeys(t, store)
-		if len(rows) != 1 || rows[0].State != storage.KeyActive || rows[0].Algorithm != keys.RS256 {
-			t.Fatalf("stored keys after concurrent Init: %v, want one active RS256 key", describe(rows))
+		var states []string
+		active := ""
+		for _, r := range rows {
+			states = append(states, r.Algorithm+" "+string(r.State))
+			if r.State == storage.KeyActive {
+				active = r.ID
+			}
+		}
+		slices.Sort(states)
+		if !slices.Equal(states, []string{"RS256 active", "RS256 next"}) {
+			t.Fatalf("stored keys after concurrent Init: %v, want one active and one next RS256 key", describe(rows))
 		}
 		body0, etag0 := managers[0].JWKS()
 		for i, m := range managers {
-			if kid, ok := m.ActiveKeyID(keys.RS256); !ok || kid != rows[0].ID {
-				t.Errorf("instance %d signs with %q, want the stored key %s", i, kid, rows[0].ID)
+			if kid, ok := m.ActiveKeyID(keys.RS256); !ok || kid != active {
+				t.Errorf("instance %d signs with %q, want the stored key %s", i, kid, active)
 			}
 			if body, etag := m.JWKS(); string(body) != string(body0) || etag != etag0 {
 				t.Errorf("instance %d serves a different JWKS", i)
@@ -128,8 +144,8 @@ func TestInitRefusesUnreadableKeys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "wrong key-encryption key") {
 		t.Errorf("Init with another KEK: %v, want a decryption error", err)
 	}
-	if n := len(listKeys(t, store)); n != 1 {
-		t.Errorf("%d keys stored, want 1: a failed Init must not add keys", n)
+	if n := len(listKeys(t, store)); n != 2 {
+		t.Errorf("%d keys stored, want 2: a failed Init must not add keys", n)
 	}
 
 	if err := newManager(t, store, keys.KEK{}, clk).Init(t.Context()); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
@@ -353,7 +369,15 @@ func TestJWKS(t *testing.T) {
 			t.Fatal(err)
 		}
 		active, _ := m.ActiveKeyID(keys.RS256)
-		retired := addKey(t, store, kek, keys.EdDSA, storage.KeyRetired, t0.Add(-time.Hour))
+		var initNext string
+		for _, r := range listKeys(t, store) {
+			if r.State == storage.KeyNext {
+				initNext = r.ID
+			}
+		}
+		// Retired half an hour ago: within the default retention, so
+		// another instance's Init leaves it in place.
+		retired := addKey(t, store, kek, keys.EdDSA, storage.KeyRetired, t0.Add(-30*time.Minute))
 		revoked := addKey(t, store, kek, keys.RS256, storage.KeyRevoked, t0.Add(time.Minute))
 		// Two next keys created in the same microsecond: ordered by kid.
 		nextA := addKey(t, store, kek, keys.ES256, storage.KeyNext, t0.Add(2*time.Minute))
@@ -391,7 +415,9 @@ func TestJWKS(t *testing.T) {
 				t.Errorf("key %v: use = %v", k["kid"], k["use"])
 			}
 		}
-		wantKIDs := append([]string{retired.ID, active}, nextKIDs...)
+		initKIDs := []string{active, initNext} // both created at t0
+		sort.Strings(initKIDs)
+		wantKIDs := append(append([]string{retired.ID}, initKIDs...), nextKIDs...)
 		if !slices.Equal(kids, wantKIDs) {
 			t.Errorf("JWKS kids = %v, want %v (by creation time, then kid; revoked %s left out)", kids, wantKIDs, revoked.ID)
 		}
@@ -432,14 +458,14 @@ func TestJWKS(t *testing.T) {
 			t.Error("JWKS rebuilt although the published keys did not change")
 		}
 
-		// A new next key changes body and ETag.
-		added := addKey(t, store, kek, keys.RS256, storage.KeyNext, t0.Add(4*time.Minute))
+		// A new published key changes body and ETag.
+		added := addKey(t, store, kek, keys.RS256, storage.KeyRetired, t0.Add(4*time.Minute))
 		if err := m.Refresh(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		body4, etag4 := m.JWKS()
 		if etag4 == etag || !strings.Contains(string(body4), added.ID) {
-			t.Error("JWKS did not pick up a new next key")
+			t.Error("JWKS did not pick up a new retired key")
 		}
 		if got := m.JWKSMaxAge(); got != 10*time.Minute {
 			t.Errorf("JWKSMaxAge() = %v, want the 10 minute default", got)
@@ -567,7 +593,7 @@ func TestRun(t *testing.T) {
 
 	alien := addKey(t, store, newKEK(t), keys.EdDSA, storage.KeyNext, clk.Now())
 	waitFor(t, "Run to log the unreadable key", func() bool {
-		return strings.Contains(logs.String(), "refresh signing keys") && strings.Contains(logs.String(), alien.ID)
+		return strings.Contains(logs.String(), "level=ERROR") && strings.Contains(logs.String(), alien.ID)
 	})
 
 	cancel()
@@ -617,7 +643,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for i := range 10 {
 		clk.Advance(time.Second)
-		addKey(t, store, kek, []string{keys.ES256, keys.EdDSA}[i%2], storage.KeyNext, clk.Now())
+		addKey(t, store, kek, []string{keys.ES256, keys.EdDSA}[i%2], storage.KeyRetired, clk.Now())
 		if err := m.Refresh(t.Context()); err != nil {
 			t.Error(err)
 		}
@@ -630,8 +656,8 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	var doc struct{ Keys []any }
 	body, _ := m.JWKS()
-	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Keys) != 11 {
-		t.Errorf("JWKS has %d keys (err %v), want 11", len(doc.Keys), err)
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Keys) != 12 {
+		t.Errorf("JWKS has %d keys (err %v), want 12", len(doc.Keys), err)
 	}
 }
 

@@ -192,6 +192,12 @@ func TestServeConfigurationErrors(t *testing.T) {
 				"--refresh-token-grace / IDP_REFRESH_TOKEN_GRACE", "--refresh-token-idle-ttl / IDP_REFRESH_TOKEN_IDLE_TTL: must not exceed"}},
 		{"bad environment value is listed with the other problems", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil,
 			[]string{"IDP_CODE_TTL: invalid value", "--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required"}},
+		{"signing-key settings", map[string]string{"IDP_KEY_ENCRYPTION_KEY": kek, "IDP_ADDITIONAL_KEY_ENCRYPTION_KEYS": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=,c2hvcnQ="},
+			[]string{"--issuer", "https://idp.example.com", "--database-url", "postgres://x", "--signing-algs", "RS256,HS256",
+				"--access-token-signing-alg", "EdDSA", "--key-prepublication", "5m", "--key-rotation-period", "1m"},
+			[]string{"--signing-algs / IDP_SIGNING_ALGS", `"HS256"`, "--access-token-signing-alg / IDP_ACCESS_TOKEN_SIGNING_ALG", `"EdDSA" is not one of`,
+				"--key-prepublication / IDP_KEY_PREPUBLICATION", "JWKS max-age", "--key-rotation-period / IDP_KEY_ROTATION_PERIOD",
+				"additional key-encryption key #2"}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},
 	}
 	for _, tt := range tests {

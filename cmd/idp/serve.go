@@ -20,9 +20,10 @@ import (
 
 // serverFlags are the settings shared by dev and serve.
 type serverFlags struct {
-	cfg       server.Config
-	logLevel  string
-	logFormat string
+	cfg         server.Config
+	signingAlgs string
+	logLevel    string
+	logFormat   string
 }
 
 func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
@@ -36,6 +37,9 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.DurationVar(&sf.cfg.RefreshIdleTTL, "refresh-token-idle-ttl", 14*24*time.Hour, "end a refresh token not used for this long (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshAbsoluteTTL, "refresh-token-absolute-ttl", 90*24*time.Hour, "end a refresh token family this long after sign-in (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshGrace, "refresh-token-grace", 5*time.Second, "how long a just-spent refresh token may be re-presented and get the same successor (negative: never)")
+	fs.StringVar(&sf.signingAlgs, "signing-algs", "RS256,ES256", "signing algorithms with keys, comma-separated: RS256 (always), ES256, EdDSA; clients choose among them with id_token_signed_response_alg")
+	fs.StringVar(&sf.cfg.AccessTokenSigningAlg, "access-token-signing-alg", "RS256", "algorithm of JWT access tokens; one of --signing-algs")
+	registerKeyPolicyFlags(fs, &sf.cfg.KeyRotationPeriod, &sf.cfg.KeyPrePublication)
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }
@@ -44,6 +48,7 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 // environment variable.
 func (sf *serverFlags) validate() []string {
 	var problems []string
+	sf.cfg.SigningAlgorithms = splitList(sf.signingAlgs)
 	for _, e := range sf.cfg.Validate() {
 		problems = append(problems, settingName(e.Setting)+": "+e.Message)
 	}
@@ -73,6 +78,24 @@ func (sf *serverFlags) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// registerKeyPolicyFlags adds the signing-key schedule flags, shared by
+// the servers and "idp keys" (which shows the schedule).
+func registerKeyPolicyFlags(fs *flag.FlagSet, rotation, prePublication *time.Duration) {
+	fs.DurationVar(rotation, "key-rotation-period", 30*24*time.Hour, "how long a signing key signs before the next key takes over")
+	fs.DurationVar(prePublication, "key-prepublication", 24*time.Hour, "how long a new signing key is in the JWKS before it signs (more than the JWKS max-age, 10m)")
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // configError lists every configuration problem at once.
 func configError(problems []string) error {
 	return usagef("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
@@ -85,6 +108,8 @@ func runServe(ctx context.Context, e env) error {
 	var databaseURL, kekFile string
 	fs.StringVar(&databaseURL, "database-url", "", "Postgres URL, e.g. postgres://gatehouse:secret@db:5432/gatehouse (required)")
 	fs.StringVar(&kekFile, "key-encryption-key-file", "", "file holding the key-encryption key (alternative to IDP_KEY_ENCRYPTION_KEY)")
+	var oldKEKsFile string
+	registerAdditionalKEKsFlag(fs, &oldKEKsFile)
 	envProblems, err := splitEnvErrors(parseFlags(fs, e.args, e.getenv))
 	if err != nil {
 		return flagError(err)
@@ -96,6 +121,10 @@ func runServe(ctx context.Context, e env) error {
 	// The key-encryption key is a secret, so it has no flag of its own
 	// (flags show up in ps): environment or a file.
 	kek, err := loadKEK(e.getenv("IDP_KEY_ENCRYPTION_KEY"), kekFile)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	oldKEKs, err := loadAdditionalKEKs(e.getenv(additionalKEKsEnv), oldKEKsFile)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -112,7 +141,7 @@ func runServe(ctx context.Context, e env) error {
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return serveUntilDone(ctx, e, sf, server.Deps{Store: db, KEK: kek, Logger: logger}, nil)
+	return serveUntilDone(ctx, e, sf, server.Deps{Store: db, KEK: kek, AdditionalKEKs: oldKEKs, Logger: logger}, nil)
 }
 
 // loadKEK reads the key-encryption key from the environment value or a
@@ -142,6 +171,42 @@ func loadKEK(fromEnv, file string) (keys.KEK, error) {
 	}
 }
 
+// additionalKEKsEnv holds earlier key-encryption keys, comma-separated,
+// during a key-encryption-key change (docs/keys.md). Like the key itself,
+// it is a secret: environment or file, never a flag value.
+const additionalKEKsEnv = "IDP_ADDITIONAL_KEY_ENCRYPTION_KEYS"
+
+func registerAdditionalKEKsFlag(fs *flag.FlagSet, file *string) {
+	fs.StringVar(file, "additional-key-encryption-keys-file", "", "file with earlier key-encryption keys, one per line, used only to read what they encrypted (alternative to "+additionalKEKsEnv+")")
+}
+
+// loadAdditionalKEKs reads the earlier key-encryption keys from the
+// environment value (comma-separated) or a file (one per line).
+func loadAdditionalKEKs(fromEnv, file string) ([]keys.KEK, error) {
+	var raw []string
+	switch {
+	case fromEnv != "" && file != "":
+		return nil, errors.New(additionalKEKsEnv + " and " + settingName("additional-key-encryption-keys-file") + ": set only one")
+	case fromEnv != "":
+		raw = splitList(fromEnv)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", settingName("additional-key-encryption-keys-file"), err)
+		}
+		raw = splitList(strings.ReplaceAll(string(b), "\n", ","))
+	}
+	out := make([]keys.KEK, 0, len(raw))
+	for i, r := range raw {
+		k, err := keys.ParseKEK(r)
+		if err != nil {
+			return nil, fmt.Errorf("additional key-encryption key #%d: %v", i+1, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 // serveUntilDone builds the server and serves until ctx ends (SIGINT or
 // SIGTERM), then shuts down gracefully. started, if set, runs once the
 // listener is open.
@@ -164,6 +229,8 @@ func runDev(ctx context.Context, e env) error {
 	sf.register(fs, "localhost:8080")
 	var dataDir string
 	fs.StringVar(&dataDir, "data-dir", defaultDataDir, "data directory for the SQLite database and the key-encryption key")
+	var oldKEKsFile string
+	registerAdditionalKEKsFlag(fs, &oldKEKsFile)
 	envProblems, err := splitEnvErrors(parseFlags(fs, e.args, e.getenv))
 	if err != nil {
 		return flagError(err)
@@ -176,7 +243,12 @@ func runDev(ctx context.Context, e env) error {
 			sf.cfg.Issuer = "http://localhost:" + port
 		}
 	}
-	if problems := append(envProblems, sf.validate()...); len(problems) > 0 {
+	problems := append(envProblems, sf.validate()...)
+	oldKEKs, err := loadAdditionalKEKs(e.getenv(additionalKEKsEnv), oldKEKsFile)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
 		return configError(problems)
 	}
 	logger := sf.logger(e.stderr)
@@ -200,7 +272,7 @@ func runDev(ctx context.Context, e env) error {
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return serveUntilDone(ctx, e, sf, server.Deps{Store: db, KEK: kek, Logger: logger}, func(net.Addr) {
+	return serveUntilDone(ctx, e, sf, server.Deps{Store: db, KEK: kek, AdditionalKEKs: oldKEKs, Logger: logger}, func(net.Addr) {
 		printNextSteps(e.stdout, sf.cfg.Issuer, desc, dataDir)
 	})
 }

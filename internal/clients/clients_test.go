@@ -117,6 +117,8 @@ func TestRegisterRejects(t *testing.T) {
 
 			// access_token_format (Gatehouse)
 			{"access_token_format unknown", `{"access_token_format": "reference", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `"reference"`, `"jwt"`, `"opaque"`}},
+			{"id_token_signed_response_alg none", `{"id_token_signed_response_alg": "none", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"id_token_signed_response_alg", `"none"`, `"RS256"`}},
+			{"id_token_signed_response_alg HS256", `{"id_token_signed_response_alg": "HS256", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"id_token_signed_response_alg", `"HS256"`, `"EdDSA"`}},
 			{"access_token_format upper case", `{"access_token_format": "JWT", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `"JWT"`}},
 			{"access_token_format space", `{"access_token_format": " jwt", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"access_token_format", `" jwt"`}},
 
@@ -262,6 +264,16 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				Scope:                   scopeTokens(48) + " " + scopeChars + " " + strings.Repeat("x", 128),
 				ApplicationType:         "web",
 				AccessTokenFormat:       "jwt",
+			}},
+			{"ES256 ID tokens", `{"redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "ES256"}`, storage.ClientMetadata{
+				RedirectURIs:             []string{"https://a.example/cb"},
+				GrantTypes:               []string{"authorization_code"},
+				ResponseTypes:            []string{"code"},
+				TokenEndpointAuthMethod:  "client_secret_basic",
+				Scope:                    "openid profile email offline_access",
+				ApplicationType:          "web",
+				AccessTokenFormat:        "jwt",
+				IDTokenSignedResponseAlg: "ES256",
 			}},
 			// Scope tokens are case-sensitive strings: OpenID is not
 			// openid, but it is a well-formed custom scope.

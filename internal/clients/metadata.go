@@ -88,6 +88,7 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		{"refresh_token_idle_lifetime", &md.RefreshTokenIdleLifetime, wantSeconds},
 		{"refresh_token_absolute_lifetime", &md.RefreshTokenAbsoluteLifetime, wantSeconds},
 		{"allowed_resources", &md.AllowedResources, "an array of strings"},
+		{"id_token_signed_response_alg", &md.IDTokenSignedResponseAlg, "a string"},
 	}
 	for _, f := range fields {
 		raw, ok := members[f.name]

@@ -49,6 +49,10 @@ func SupportedGrantTypes() []string {
 	return []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 }
 
+// SupportedIDTokenAlgs are the algorithms a client may register for its
+// ID tokens.
+func SupportedIDTokenAlgs() []string { return []string{"RS256", "ES256", "EdDSA"} }
+
 // SupportedResponseTypes returns the response types a client may register.
 func SupportedResponseTypes() []string { return []string{ResponseTypeCode} }
 
@@ -207,6 +211,15 @@ func Validate(md storage.ClientMetadata) (storage.ClientMetadata, error) {
 	if md.AccessTokenFormat != AccessTokenFormatJWT && md.AccessTokenFormat != AccessTokenFormatOpaque {
 		return md, invalidMetadata("access_token_format %q is not supported (want %q or %q)",
 			truncate(md.AccessTokenFormat), AccessTokenFormatJWT, AccessTokenFormatOpaque)
+	}
+
+	// OIDC Registration §2: id_token_signed_response_alg, default RS256.
+	// "none" is refused: Gatehouse never issues unsigned ID tokens. The
+	// server must also have keys for the algorithm (--signing-algs);
+	// the ones it has are in discovery.
+	if a := md.IDTokenSignedResponseAlg; a != "" && !slices.Contains(SupportedIDTokenAlgs(), a) {
+		return md, invalidMetadata("id_token_signed_response_alg %q is not supported (want one of %q)",
+			truncate(a), SupportedIDTokenAlgs())
 	}
 
 	// Refresh token lifetimes override the server's for this client; 0

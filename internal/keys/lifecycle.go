@@ -66,21 +66,35 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+// PolicyError is one problem with a Policy; Field names the setting
+// ("algorithms", "rotation-period" or "pre-publication").
+type PolicyError struct {
+	Field string
+	Err   error
+}
+
+func (e *PolicyError) Error() string { return e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// WithDefaults is p as a Manager uses it: defaults filled in, RS256 first
+// among the algorithms.
+func (p Policy) WithDefaults() Policy { return p.withDefaults() }
+
 // Validate reports every problem with p (after defaults), given the JWKS
-// max-age it will be served with.
+// max-age it will be served with. Each error is a *PolicyError.
 func (p Policy) Validate(jwksMaxAge time.Duration) []error {
 	p = p.withDefaults()
 	var errs []error
 	for _, a := range p.Algorithms {
 		if err := checkAlgorithm(a); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &PolicyError{"algorithms", err})
 		}
 	}
 	if p.PrePublication <= jwksMaxAge {
-		errs = append(errs, fmt.Errorf("key pre-publication (%s) must be longer than the JWKS max-age (%s): a verifier could meet a token signed by a key it has not fetched", p.PrePublication, jwksMaxAge))
+		errs = append(errs, &PolicyError{"pre-publication", fmt.Errorf("key pre-publication (%s) must be longer than the JWKS max-age (%s): a verifier could meet a token signed by a key it has not fetched", p.PrePublication, jwksMaxAge)})
 	}
 	if p.RotationPeriod < p.PrePublication {
-		errs = append(errs, fmt.Errorf("key rotation period (%s) must be at least the pre-publication time (%s): each next key must be published that long before it signs", p.RotationPeriod, p.PrePublication))
+		errs = append(errs, &PolicyError{"rotation-period", fmt.Errorf("key rotation period (%s) must be at least the pre-publication time (%s): each next key must be published that long before it signs", p.RotationPeriod, p.PrePublication)})
 	}
 	return errs
 }

@@ -35,6 +35,10 @@ var (
 	ErrUnknownKey = errors.New("unknown signing key")
 )
 
+// DefaultJWKSMaxAge is how long verifiers may cache the JWKS unless
+// Options say otherwise. A key's pre-publication time must exceed it.
+const DefaultJWKSMaxAge = 10 * time.Minute
+
 // MaxTokenSize is the longest token Verify parses. Gatehouse's own tokens
 // are a few hundred bytes to a few KiB; anything far larger is not one of
 // them and is refused before any decoding.
@@ -86,7 +90,7 @@ func (o Options) withDefaults() Options {
 		o.RefreshInterval = time.Second
 	}
 	if o.JWKSMaxAge <= 0 {
-		o.JWKSMaxAge = 10 * time.Minute
+		o.JWKSMaxAge = DefaultJWKSMaxAge
 	}
 	if o.MaintenanceInterval <= 0 {
 		o.MaintenanceInterval = time.Minute

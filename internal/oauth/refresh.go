@@ -22,10 +22,27 @@ import (
 // the clear anywhere. Without the key it is as unpredictable as a random
 // 256-bit value.
 func (s *Server) successorOf(token string) string {
-	m := hmac.New(sha256.New, s.deps.SuccessorKey)
+	return deriveSuccessor(s.deps.SuccessorKey, token)
+}
+
+func deriveSuccessor(key []byte, token string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("gatehouse refresh successor v1\x00"))
 	m.Write([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// successorFor returns the successor token was spent for, if this server
+// derives it: under the successor key or a previous one (another instance
+// may still be on the previous key-encryption key).
+func (s *Server) successorFor(token string, successorHash []byte) (string, bool) {
+	for _, key := range append([][]byte{s.deps.SuccessorKey}, s.deps.PreviousSuccessorKeys...) {
+		next := deriveSuccessor(key, token)
+		if bytes.Equal(secrets.Hash(next), successorHash) {
+			return next, true
+		}
+	}
+	return "", false
 }
 
 // refreshLifetimes are a client's idle and absolute refresh token
@@ -152,8 +169,7 @@ func (s *Server) refresh(ctx context.Context, client storage.Client, req TokenRe
 func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt storage.RefreshToken, req TokenRequest, now time.Time) (*TokenResponse, *Error) {
 	// The family's absolute end holds in the window too.
 	if s.cfg.RefreshGrace > 0 && rt.UsedAt != nil && now.Sub(*rt.UsedAt) <= s.cfg.RefreshGrace && now.Before(rt.AbsoluteExpiresAt) {
-		next := s.successorOf(req.RefreshToken)
-		if bytes.Equal(secrets.Hash(next), rt.SuccessorHash) {
+		if next, ok := s.successorFor(req.RefreshToken, rt.SuccessorHash); ok {
 			scopes, e := narrowScopes(rt.Scopes, req.Scope)
 			if e != nil {
 				return nil, e

@@ -118,9 +118,13 @@ type Deps struct {
 	// refresh token's successor, so a retry within the grace window gets
 	// the same successor without storing it anywhere.
 	SuccessorKey []byte
-	Now          func() time.Time
-	Rand         io.Reader
-	Logger       *slog.Logger
+	// PreviousSuccessorKeys are successor keys derived from earlier
+	// key-encryption keys: a successor derived under one of them is
+	// recognised as the same refresh, not as reuse.
+	PreviousSuccessorKeys [][]byte
+	Now                   func() time.Time
+	Rand                  io.Reader
+	Logger                *slog.Logger
 }
 
 func (d Deps) withDefaults() Deps {

@@ -64,7 +64,7 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{p.cfg.IDTokenAlg},
+		IDTokenSigningAlgValuesSupported:  p.cfg.SigningAlgorithms,
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		// Public clients may revoke their own tokens (RFC 7009 §5); only
 		// confidential clients may introspect (RFC 7662 §2.1).

@@ -55,6 +55,12 @@ type IDTokenClaims struct {
 // MintIDToken signs an ID token for the token response.
 func (t *IDTokens) MintIDToken(_ context.Context, r oauth.IDTokenRequest) (string, error) {
 	now := t.now()
+	// RFC 7591 §2 / OIDC Registration §2: the client may have registered
+	// the algorithm its ID tokens are signed with.
+	alg := t.alg
+	if a := r.Client.Metadata.IDTokenSignedResponseAlg; a != "" {
+		alg = a
+	}
 	c := IDTokenClaims{
 		Issuer:    t.issuer,
 		Subject:   r.User.ID,
@@ -71,14 +77,14 @@ func (t *IDTokens) MintIDToken(_ context.Context, r oauth.IDTokenRequest) (strin
 		c.AuthTime = jwt.NewNumericDate(r.AuthTime)
 	}
 	if r.AccessToken != "" {
-		h, err := accessTokenHash(t.alg, r.AccessToken)
+		h, err := accessTokenHash(alg, r.AccessToken)
 		if err != nil {
 			return "", err
 		}
 		c.AccessHash = h
 	}
 	addProfileClaims(&c.Name, &c.Email, &c.EmailVerified, r.User, r.Scopes)
-	tok, err := t.signer.Sign(t.alg, "JWT", c)
+	tok, err := t.signer.Sign(alg, "JWT", c)
 	if err != nil {
 		return "", fmt.Errorf("mint ID token: %w", err)
 	}

@@ -41,8 +41,12 @@ type Config struct {
 	// AuthRequestTTL bounds how long a person may take to sign in and
 	// consent (default 15 minutes).
 	AuthRequestTTL time.Duration
-	// IDTokenAlg signs ID tokens (default RS256, which OIDC requires).
+	// IDTokenAlg signs ID tokens of clients that did not register an
+	// id_token_signed_response_alg (default RS256, which OIDC requires).
 	IDTokenAlg string
+	// SigningAlgorithms are the algorithms with signing keys, advertised
+	// in discovery (default: IDTokenAlg alone).
+	SigningAlgorithms []string
 }
 
 func (c Config) withDefaults() Config {
@@ -54,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IDTokenAlg == "" {
 		c.IDTokenAlg = "RS256"
+	}
+	if len(c.SigningAlgorithms) == 0 {
+		c.SigningAlgorithms = []string{c.IDTokenAlg}
 	}
 	return c
 }

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
 )
 
@@ -40,6 +44,44 @@ type Config struct {
 	KeyRefreshInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
+
+	// SigningAlgorithms keep an active and a pre-published next signing
+	// key each (default RS256 and ES256; RS256 is always among them, as
+	// OIDC requires). Clients pick their ID token's algorithm among them
+	// with id_token_signed_response_alg.
+	SigningAlgorithms []string
+	// AccessTokenSigningAlg signs JWT access tokens (default RS256); it
+	// must be one of SigningAlgorithms.
+	AccessTokenSigningAlg string
+	// KeyRotationPeriod is how long a signing key signs before its
+	// successor takes over (default 30 days).
+	KeyRotationPeriod time.Duration
+	// KeyPrePublication is how long a new key is in the JWKS before it
+	// signs (default 24h); it must exceed the JWKS max-age (10 minutes).
+	KeyPrePublication time.Duration
+}
+
+// logoutTokenTTL is the lifetime of back-channel logout tokens, which are
+// signed with the same keys.
+const logoutTokenTTL = 2 * time.Minute
+
+// clockSkew is the allowance verifiers commonly give a token's exp.
+const clockSkew = 5 * time.Minute
+
+// keyPolicy is the signing-key lifecycle c asks for. A retired key stays
+// published until every token it can have signed has expired: the
+// longest token lifetime plus the verifiers' clock-skew allowance.
+func (c Config) keyPolicy() keys.Policy {
+	longest := max(c.AccessTokenTTL, c.IDTokenTTL, logoutTokenTTL)
+	if c.AccessTokenTTL == 0 || c.IDTokenTTL == 0 {
+		longest = max(longest, 10*time.Minute) // their defaults
+	}
+	return keys.Policy{
+		Algorithms:     c.SigningAlgorithms,
+		RotationPeriod: c.KeyRotationPeriod,
+		PrePublication: c.KeyPrePublication,
+		Retention:      longest + clockSkew,
+	}
 }
 
 // ConfigError names the setting that is wrong. cmd/idp maps Setting to its
@@ -82,6 +124,8 @@ func (c Config) Validate() []ConfigError {
 		{"key-refresh-interval", c.KeyRefreshInterval, time.Hour},
 		{"client-cache-interval", c.ClientCacheInterval, time.Minute},
 		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
+		{"key-rotation-period", c.KeyRotationPeriod, 10 * 365 * 24 * time.Hour},
+		{"key-prepublication", c.KeyPrePublication, 365 * 24 * time.Hour},
 	}
 	for _, d := range durations {
 		if d.v < 0 {
@@ -96,6 +140,20 @@ func (c Config) Validate() []ConfigError {
 	if c.RefreshIdleTTL > 0 && c.RefreshAbsoluteTTL > 0 && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
 		add("refresh-token-idle-ttl", "must not exceed refresh-token-absolute-ttl")
 	}
+	policySettings := map[string]string{
+		"algorithms": "signing-algs", "rotation-period": "key-rotation-period", "pre-publication": "key-prepublication",
+	}
+	for _, err := range c.keyPolicy().Validate(keys.DefaultJWKSMaxAge) {
+		var pe *keys.PolicyError
+		setting := "signing-algs"
+		if errors.As(err, &pe) {
+			setting = policySettings[pe.Field]
+		}
+		add(setting, "%v", err)
+	}
+	if algs := c.keyPolicy().WithDefaults().Algorithms; c.AccessTokenSigningAlg != "" && !slices.Contains(algs, c.AccessTokenSigningAlg) {
+		add("access-token-signing-alg", "%q is not one of the signing algorithms (%s)", c.AccessTokenSigningAlg, strings.Join(algs, ", "))
+	}
 	if c.RefreshGrace > time.Minute {
 		// Longer windows give a thief of a spent token real time to use it.
 		add("refresh-token-grace", "must be at most 1m (0 for the default, negative for none)")
@@ -106,6 +164,9 @@ func (c Config) Validate() []ConfigError {
 func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.AccessTokenSigningAlg == "" {
+		c.AccessTokenSigningAlg = keys.RS256
 	}
 	return c
 }

@@ -27,11 +27,15 @@ import (
 
 // Deps are the server's injected collaborators.
 type Deps struct {
-	Store  storage.Store
-	KEK    keys.KEK
-	Now    func() time.Time
-	Rand   io.Reader
-	Logger *slog.Logger
+	Store storage.Store
+	KEK   keys.KEK
+	// AdditionalKEKs are earlier key-encryption keys, used only to open
+	// what they encrypted while a key-encryption-key change is rolled out
+	// (see docs/keys.md). New secrets are always under KEK.
+	AdditionalKEKs []keys.KEK
+	Now            func() time.Time
+	Rand           io.Reader
+	Logger         *slog.Logger
 }
 
 // Server is an assembled Gatehouse.
@@ -69,8 +73,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	secure := issuer.Scheme == "https"
 
+	policy := cfg.keyPolicy().WithDefaults()
 	km := keys.NewManager(deps.Store, deps.KEK, keys.Options{
 		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, RefreshInterval: cfg.KeyRefreshInterval,
+		Policy: policy, AdditionalKEKs: deps.AdditionalKEKs,
 	})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -89,7 +95,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// database directly; it is not hot, and a deleted client stops there
 	// at once.
 	cache := clients.NewCache(deps.Store, clients.CacheOptions{Interval: cfg.ClientCacheInterval, Logger: deps.Logger})
-	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL}
+	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms}
+	// Refresh-token successors are derived under the KEK; during a KEK
+	// change a retry may reach an instance that derives with the other
+	// one, so earlier keys' derivations are recognised too.
+	var previousSuccessorKeys [][]byte
+	for _, k := range deps.AdditionalKEKs {
+		previousSuccessorKeys = append(previousSuccessorKeys, k.Derive(successorKeyLabel))
+	}
 	oauthSrv, err := oauth.NewServer(oauth.Config{
 		Issuer:             cfg.Issuer,
 		AccessTokenTTL:     cfg.AccessTokenTTL,
@@ -97,17 +110,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		RefreshIdleTTL:     cfg.RefreshIdleTTL,
 		RefreshAbsoluteTTL: cfg.RefreshAbsoluteTTL,
 		RefreshGrace:       cfg.RefreshGrace,
+		SigningAlg:         cfg.AccessTokenSigningAlg,
 	}, oauth.Deps{
-		Store:        deps.Store,
-		Clients:      cache,
-		Sessions:     sessions,
-		Signer:       km,
-		Verifier:     km,
-		IDTokens:     oidc.NewIDTokens(oidcCfg, km, deps.Now),
-		SuccessorKey: deps.KEK.Derive("refresh-successor/v1"),
-		Now:          deps.Now,
-		Rand:         deps.Rand,
-		Logger:       deps.Logger,
+		Store:                 deps.Store,
+		Clients:               cache,
+		Sessions:              sessions,
+		Signer:                km,
+		Verifier:              km,
+		IDTokens:              oidc.NewIDTokens(oidcCfg, km, deps.Now),
+		SuccessorKey:          deps.KEK.Derive(successorKeyLabel),
+		PreviousSuccessorKeys: previousSuccessorKeys,
+		Now:                   deps.Now,
+		Rand:                  deps.Rand,
+		Logger:                deps.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -131,6 +146,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.handler = s.routes(oauthSrv, secure)
 	return s, nil
 }
+
+const successorKeyLabel = "refresh-successor/v1"
 
 func toErrors(errs []ConfigError) []error {
 	out := make([]error, len(errs))

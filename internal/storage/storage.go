@@ -334,6 +334,9 @@ type ClientMetadata struct {
 	// AllowedResources are the resource indicators (RFC 8707, absolute
 	// URIs) this client may request as the audience of its tokens.
 	AllowedResources []string `json:"allowed_resources,omitempty"`
+	// IDTokenSignedResponseAlg (OIDC Registration §2) is the algorithm
+	// the client's ID tokens are signed with; empty means RS256.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret

@@ -57,6 +57,36 @@ func TestSuccessorOf(t *testing.T) {
 	}
 }
 
+// TestSuccessorForPreviousKeys: during a key-encryption-key change, an
+// instance already on the new key must recognise a successor that an
+// instance still on the old key derived (a grace-window retry that lands
+// elsewhere), or it would take the retry for reuse and revoke the grant.
+func TestSuccessorForPreviousKeys(t *testing.T) {
+	st := newStore(t)
+	oldKey, newKey := bytes.Repeat([]byte{0x11}, 32), bytes.Repeat([]byte{0x22}, 32)
+	deps := Deps{Store: st, Signer: &fakeSigner{}, Verifier: fakeVerifier{}, IDTokens: fakeIDTokens{}}
+	onOld := deps
+	onOld.SuccessorKey = oldKey
+	onNew := deps
+	onNew.SuccessorKey, onNew.PreviousSuccessorKeys = newKey, [][]byte{oldKey}
+	newOnly := deps
+	newOnly.SuccessorKey = newKey
+	const tok = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"
+	spentFor := newTestServer(t, Config{}, onOld).successorOf(tok)
+	hash := secrets.Hash(spentFor)
+
+	got, ok := newTestServer(t, Config{}, onNew).successorFor(tok, hash)
+	if !ok || got != spentFor {
+		t.Errorf("instance with the previous key: successorFor = %q, %v; want %q", got, ok, spentFor)
+	}
+	if _, ok := newTestServer(t, Config{}, newOnly).successorFor(tok, hash); ok {
+		t.Error("instance without the previous key recognised its successor")
+	}
+	if _, ok := newTestServer(t, Config{}, onNew).successorFor(tok+"x", hash); ok {
+		t.Error("another token's successor matched")
+	}
+}
+
 // TestCodeExchangeRefreshToken: the code exchange starts a refresh token
 // family only for clients registered for the refresh_token grant, with
 // the client's or the server's lifetimes, and marks the grant offline when

@@ -252,6 +252,20 @@ func TestIDTokenAlgorithmPerClient(t *testing.T) {
 			}
 		})
 	}
+
+	// A client registered for an algorithm the server has no key for
+	// gets server_error at the token endpoint, and the server keeps
+	// serving everyone else.
+	narrow := newTestServer(t) // RS256 and ES256 only
+	ed := narrow.newApp(t, "Ed", `"skip_consent":true,"id_token_signed_response_alg":"EdDSA"`)
+	code, ar := codeFor(t, narrow.signedIn(t, "ada@example.com"), ed)
+	r := postForm(t, narrow.URL+"/token", tokenForm(code, ed.RedirectURI, ar.Verifier), ed.ID, ed.Secret)
+	if r.Status != http.StatusInternalServerError || !strings.Contains(r.Body, `"server_error"`) {
+		t.Errorf("token request of a client with an unconfigured ID token alg: %d %s", r.Status, r.Body)
+	}
+	rs := narrow.newApp(t, "RS", `"skip_consent":true`)
+	narrow.fullLogin(t, newBrowser(t, narrow.Issuer), rs, "ada@example.com")
+
 	var d struct {
 		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}

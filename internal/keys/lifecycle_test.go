@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 )
 
 // testPolicy is the default policy's timing with both default algorithms,
@@ -505,5 +507,40 @@ func TestPolicyValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want %d errors", errs, tc.errs)
 			}
 		})
+	}
+}
+
+// BenchmarkMaintain is what every replica pays each minute when nothing
+// is due: one read of the key list, on Postgres.
+func BenchmarkMaintain(b *testing.B) {
+	store := pgtest.NewStore(b)
+	kek, clk := newKEK(b), newClock()
+	m := keys.NewManager(store, kek, keys.Options{Now: clk.Now, Logger: slog.New(slog.DiscardHandler), Policy: testPolicy})
+	if err := m.Init(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c, err := m.Maintain(b.Context())
+		if err != nil || !c.Empty() {
+			b.Fatal(c, err)
+		}
+	}
+}
+
+// BenchmarkRotate is one scheduled rotation of RS256 and ES256 on
+// Postgres, including generating the fresh next keys and reloading.
+func BenchmarkRotate(b *testing.B) {
+	store := pgtest.NewStore(b)
+	kek, clk := newKEK(b), newClock()
+	m := keys.NewManager(store, kek, keys.Options{Now: clk.Now, Logger: slog.New(slog.DiscardHandler), Policy: testPolicy})
+	if err := m.Init(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		clk.Advance(testPolicy.RotationPeriod)
+		c, err := m.Maintain(b.Context())
+		if err != nil || len(c.Promoted) != 2 {
+			b.Fatal(c, err)
+		}
 	}
 }

@@ -236,7 +236,13 @@ func (m *Manager) refreshIfChanged(ctx context.Context) error {
 // keep serving.
 func (m *Manager) Run(ctx context.Context) {
 	notified := make(chan struct{}, 1)
-	go m.watch(ctx, notified)
+	// Run returns only after the watcher has: it holds a database
+	// connection, which must be back in the pool before the pool closes.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { m.watch(ctx, notified) })
 	poll := time.NewTicker(m.opts.RefreshInterval)
 	defer poll.Stop()
 	maintain := time.NewTicker(m.opts.MaintenanceInterval)
@@ -254,7 +260,7 @@ func (m *Manager) Run(ctx context.Context) {
 			_, err = m.Maintain(ctx)
 		}
 		if err != nil && ctx.Err() == nil {
-			m.opts.Logger.ErrorContext(ctx, "signing keys", "err", err)
+			m.opts.Logger.ErrorContext(ctx, "signing keys", slog.Any("error", err))
 		}
 	}
 }
@@ -279,7 +285,7 @@ func (m *Manager) watch(ctx context.Context, notified chan<- struct{}) {
 			backoff = 100 * time.Millisecond
 		}
 		m.opts.Logger.WarnContext(ctx, "signing key notifications lost; polling until they are back",
-			"err", err, "retry_in", backoff)
+			slog.Any("error", err), slog.Duration("retry_in", backoff))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -37,6 +37,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RefreshTokens", testRefreshTokens},
 		{"AccessTokens", testAccessTokens},
 		{"DeleteExpired", testDeleteExpired},
+		{"Audit", testAudit},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&sf.signingAlgs, "signing-algs", "RS256,ES256", "signing algorithms with keys, comma-separated: RS256 (always), ES256, EdDSA; clients choose among them with id_token_signed_response_alg")
 	fs.StringVar(&sf.cfg.AccessTokenSigningAlg, "access-token-signing-alg", "RS256", "algorithm of JWT access tokens; one of --signing-algs")
 	registerKeyPolicyFlags(fs, &sf.cfg.KeyRotationPeriod, &sf.cfg.KeyPrePublication)
+	fs.DurationVar(&sf.cfg.AuditRetention, "audit-retention", server.DefaultAuditRetention, "delete audit events older than this (0: the default, 2160h = 90 days; negative: keep forever)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

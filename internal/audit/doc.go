@@ -6,8 +6,8 @@
 // goroutine, so that recording never adds a database round trip to a
 // request.
 //
-// It imports storage and nothing of the protocol packages (oauth, oidc,
-// keys, server): they import it. A nil *Recorder records nothing, so
+// It imports storage, and keys for the signing-key change type; it must not
+// import oauth, oidc, session, users or server: they import it. A nil *Recorder records nothing, so
 // packages work without one (unit tests).
 //
 // What is never recorded: passwords, tokens, codes, client secrets, cookie

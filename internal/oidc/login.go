@@ -1,10 +1,12 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
@@ -59,6 +61,7 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	user, err := p.deps.Users.Authenticate(ctx, email, password)
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", r.RemoteAddr))
+		p.recordLoginFailed(ctx, err, ar.ClientID)
 		loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
 		page := ui.LoginPage{
 			CSRFToken:   p.deps.CSRF.Token(w, r),
@@ -82,6 +85,10 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, err)
 		return
 	}
+	p.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.LoginSucceeded, Actor: audit.User(user.ID), UserID: user.ID, SessionID: sess.ID,
+		ClientID: ar.ClientID, Time: sess.AuthTime, Details: map[string]any{"amr": "pwd"},
+	})
 	if handle == "" {
 		p.redirect(w, r, p.endpoint("/"))
 		return
@@ -97,6 +104,19 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ar.SessionID, ar.LoginAt = sess.ID, &now
 	p.proceed(w, r, resume(ar, client, &session.Current{Session: sess, User: user}, handle))
+}
+
+// recordLoginFailed audits a refused sign-in. The email that was typed is
+// not recorded, not even hashed (see audit.LoginFailed); the account is,
+// when there is one. The actor is left empty: nobody was authenticated.
+func (p *Provider) recordLoginFailed(ctx context.Context, err error, clientID string) {
+	e := storage.AuditEvent{Type: audit.LoginFailed, ClientID: clientID, Details: map[string]any{}}
+	var ce *users.CredentialsError
+	if errors.As(err, &ce) {
+		e.UserID = ce.UserID
+		e.Details["reason"] = ce.Reason
+	}
+	p.deps.Audit.Record(ctx, e)
 }
 
 // clientName is what the pages call a client.

@@ -13,6 +13,10 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
+// ErrUnwritten: Close could not write every event to the database before
+// its context ended; the rest are in the log at ERROR.
+var ErrUnwritten = errors.New("audit events could not be written")
+
 // Options tune a Recorder. Zero fields take the defaults.
 type Options struct {
 	// Now stamps events recorded without a Time; default time.Now.
@@ -289,7 +293,7 @@ func (r *Recorder) run() {
 			r.drain(&batch, write, takeQueued)
 			if len(unwritten) > 0 {
 				r.logUnwritten(ctx, "audit events could not be written before shutdown", unwritten)
-				r.err = fmt.Errorf("audit: %d events could not be written; they are in the log at ERROR", len(unwritten))
+				r.err = fmt.Errorf("audit: %w: %d events, logged at ERROR instead", ErrUnwritten, len(unwritten))
 			}
 			return
 		}

@@ -104,15 +104,17 @@ type Recorder struct {
 	tick func(d time.Duration) (<-chan time.Time, func())
 }
 
-// NewRecorder starts a Recorder writing to store. Call Close when done.
-func NewRecorder(store storage.AuditStore, opts Options) *Recorder {
-	return newRecorder(store, opts, func(d time.Duration) (<-chan time.Time, func()) {
+// NewRecorder starts a Recorder writing to store. Its writes use ctx's
+// values but not its cancellation: only Close ends the writer. Call Close
+// when done.
+func NewRecorder(ctx context.Context, store storage.AuditStore, opts Options) *Recorder {
+	return newRecorder(ctx, store, opts, func(d time.Duration) (<-chan time.Time, func()) {
 		t := time.NewTicker(d)
 		return t.C, t.Stop
 	})
 }
 
-func newRecorder(store storage.AuditStore, opts Options, tick func(time.Duration) (<-chan time.Time, func())) *Recorder {
+func newRecorder(ctx context.Context, store storage.AuditStore, opts Options, tick func(time.Duration) (<-chan time.Time, func())) *Recorder {
 	opts = opts.withDefaults()
 	r := &Recorder{
 		store:    store,
@@ -125,7 +127,7 @@ func newRecorder(store storage.AuditStore, opts Options, tick func(time.Duration
 		done:     make(chan struct{}),
 		tick:     tick,
 	}
-	go r.run()
+	go r.run(context.WithoutCancel(ctx))
 	return r
 }
 
@@ -232,11 +234,11 @@ func (r *Recorder) Close(ctx context.Context) error {
 }
 
 // run is the writer goroutine.
-func (r *Recorder) run() {
+func (r *Recorder) run(ctx context.Context) {
 	defer close(r.done)
 	// The writer outlives any request; its context ends only when Close
 	// gives up (abandon).
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {

@@ -22,6 +22,7 @@ Usage:
   idp migrate  up|status                                         apply or show migrations
   idp users    create|list|disable|enable|set-password           manage people who sign in
   idp clients  create|list|delete                                manage OAuth clients
+  idp sessions list|revoke|stats                                 see and end login sessions
 
 Every flag also reads an IDP_ environment variable (--database-url: IDP_DATABASE_URL).
 Run "idp COMMAND -h" for a command's flags.
@@ -64,6 +65,8 @@ func run(ctx context.Context, e env) int {
 		err = runUsers(ctx, e)
 	case "clients":
 		err = runClients(ctx, e)
+	case "sessions":
+		err = runSessions(ctx, e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0

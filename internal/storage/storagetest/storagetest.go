@@ -29,6 +29,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Users", testUsers},
 		{"Clients", testClients},
 		{"Sessions", testSessions},
+		{"SessionControl", testSessionControl},
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodes", testAuthCodes},
 		{"Grants", testGrants},

@@ -36,6 +36,8 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.DurationVar(&sf.cfg.RefreshIdleTTL, "refresh-token-idle-ttl", 14*24*time.Hour, "end a refresh token not used for this long (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshAbsoluteTTL, "refresh-token-absolute-ttl", 90*24*time.Hour, "end a refresh token family this long after sign-in (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshGrace, "refresh-token-grace", 5*time.Second, "how long a just-spent refresh token may be re-presented and get the same successor (negative: never)")
+	fs.IntVar(&sf.cfg.MaxSessionsPerUser, "max-sessions-per-user", 0, "most live login sessions a person may have at once; 0 for unlimited (clients may override)")
+	fs.StringVar(&sf.cfg.SessionLimitAction, "session-limit-action", "evict_oldest", "a sign-in past --max-sessions-per-user: evict_oldest (end the least recently active sessions) or refuse")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

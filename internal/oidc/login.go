@@ -15,7 +15,7 @@ import (
 // HandleLoginPage shows the sign-in form, for an authorization request
 // (?ar=...) or for the IdP itself.
 func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
-	page := ui.LoginPage{CSRFToken: p.deps.CSRF.Token(w, r)}
+	page := ui.LoginPage{CSRFToken: p.deps.CSRF.Token(w, r), Next: loginNext(r.URL.Query().Get("next"))}
 	uiLocales := ""
 	if handle := r.URL.Query().Get("ar"); handle != "" {
 		ar, client, ok := p.loadAuthRequest(w, r, handle)
@@ -65,6 +65,7 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 			AuthRequest: handle,
 			Email:       email,
 			ErrorKey:    "login.error.invalid",
+			Next:        loginNext(form.Get("next")),
 		}
 		if handle != "" {
 			page.ClientName = clientName(client)
@@ -77,12 +78,34 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, err)
 		return
 	}
-	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"})
+	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"}, p.sessionLimit(client))
+	if errors.Is(err, session.ErrLimit) {
+		// Nothing was written: the person is told why and can sign out
+		// elsewhere (or ask an administrator) and try again.
+		loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
+		page := ui.LoginPage{
+			CSRFToken:   p.deps.CSRF.Token(w, r),
+			AuthRequest: handle,
+			Email:       email,
+			ErrorKey:    "login.error.session_limit",
+			Next:        loginNext(form.Get("next")),
+		}
+		if handle != "" {
+			page.ClientName = clientName(client)
+			page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
+		}
+		p.deps.Renderer.Render(w, http.StatusConflict, loc, page)
+		return
+	}
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
 	if handle == "" {
+		if loginNext(form.Get("next")) == "account" {
+			p.redirect(w, r, p.endpoint(PathAccount))
+			return
+		}
 		p.redirect(w, r, p.endpoint("/"))
 		return
 	}
@@ -105,4 +128,29 @@ func clientName(c storage.Client) string {
 		return c.Metadata.ClientName
 	}
 	return c.ID
+}
+
+// sessionLimit is the concurrent-session policy for a sign-in made for
+// client (the zero Client when signing in to the IdP itself): the
+// server's, with the client's max_sessions_per_user and
+// session_limit_action overriding it where set.
+func (p *Provider) sessionLimit(client storage.Client) session.Limit {
+	l := p.cfg.SessionLimit
+	if n := client.Metadata.MaxSessionsPerUser; n != nil {
+		l.Max = *n
+	}
+	if a := client.Metadata.SessionLimitAction; a != "" {
+		l.Action = storage.SessionLimitAction(a)
+	}
+	return l
+}
+
+// loginNext is where a direct sign-in may continue: only "account". A
+// fixed list, never a URL, so the sign-in page cannot be made into an
+// open redirector.
+func loginNext(v string) string {
+	if v == "account" {
+		return v
+	}
+	return ""
 }

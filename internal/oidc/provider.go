@@ -43,6 +43,10 @@ type Config struct {
 	AuthRequestTTL time.Duration
 	// IDTokenAlg signs ID tokens (default RS256, which OIDC requires).
 	IDTokenAlg string
+	// SessionLimit is the server's concurrent-session policy; a client's
+	// max_sessions_per_user and session_limit_action override it for
+	// sign-ins made for that client.
+	SessionLimit session.Limit
 }
 
 func (c Config) withDefaults() Config {
@@ -54,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IDTokenAlg == "" {
 		c.IDTokenAlg = "RS256"
+	}
+	if c.SessionLimit.Action == "" {
+		c.SessionLimit.Action = storage.SessionLimitEvictOldest
 	}
 	return c
 }

@@ -425,6 +425,13 @@ type ClientMetadata struct {
 	// AllowedResources are the resource indicators (RFC 8707, absolute
 	// URIs) this client may request as the audience of its tokens.
 	AllowedResources []string `json:"allowed_resources,omitempty"`
+	// MaxSessionsPerUser overrides the server's concurrent-session limit
+	// for sign-ins made for this client: nil means the server's, 0
+	// unlimited, N at most N live login sessions per user.
+	MaxSessionsPerUser *int `json:"max_sessions_per_user,omitempty"`
+	// SessionLimitAction overrides the server's action at the limit:
+	// "evict_oldest" or "refuse"; empty means the server's.
+	SessionLimitAction string `json:"session_limit_action,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret

@@ -258,6 +258,8 @@ func fullClient(id string) storage.Client {
 			TosURI:                  "https://" + id + ".example/tos",
 			Contacts:                []string{"ops@" + id + ".example"},
 			SkipConsent:             true,
+			MaxSessionsPerUser:      ptr(3),
+			SessionLimitAction:      "refuse",
 		},
 		CreatedAt: t0(),
 		UpdatedAt: t0().Add(2*time.Hour + 3),

@@ -192,6 +192,10 @@ func TestServeConfigurationErrors(t *testing.T) {
 				"--refresh-token-grace / IDP_REFRESH_TOKEN_GRACE", "--refresh-token-idle-ttl / IDP_REFRESH_TOKEN_IDLE_TTL: must not exceed"}},
 		{"bad environment value is listed with the other problems", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil,
 			[]string{"IDP_CODE_TTL: invalid value", "--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required"}},
+		{"session limit", map[string]string{"IDP_KEY_ENCRYPTION_KEY": kek, "IDP_SESSION_LIMIT_ACTION": "kick"},
+			[]string{"--issuer", "https://idp.example.com", "--database-url", "postgres://x", "--max-sessions-per-user", "-1"},
+			[]string{"--max-sessions-per-user / IDP_MAX_SESSIONS_PER_USER: must be 0 (unlimited) to 1000",
+				`--session-limit-action / IDP_SESSION_LIMIT_ACTION: must be evict_oldest or refuse, not "kick"`}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},
 	}
 	for _, tt := range tests {

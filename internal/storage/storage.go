@@ -114,7 +114,7 @@ type SessionStore interface {
 	// CreateSessionWithLimit inserts s under the concurrent-session limit
 	// l, in one transaction that serializes with every other
 	// CreateSessionWithLimit of the same user (Postgres: the user's row is
-	// locked FOR UPDATE first; SQLite: the database write lock), so that
+	// locked FOR NO KEY UPDATE first; SQLite: the database write lock), so that
 	// concurrent sign-ins on many instances cannot overshoot the limit.
 	// It first ends l.Replaces (if set; see SessionLimit), then
 	// counts the user's live sessions (not ended, ExpiresAt after now,

@@ -150,12 +150,15 @@ func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time)
 // Locking the user's row first makes concurrent sign-ins of one user, on
 // any number of instances, take turns: each counts the sessions the
 // previous one left, so the limit cannot be overshot. Other users' sign-ins
-// do not wait.
+// do not wait. FOR NO KEY UPDATE rather than FOR UPDATE: it conflicts with
+// itself, which is all the turn-taking needs, but not with the FOR KEY
+// SHARE locks that inserting the user's grants and codes takes for their
+// foreign keys, so token requests of the same user are not held up.
 func (db *DB) CreateSessionWithLimit(ctx context.Context, s storage.Session, l storage.SessionLimit, now time.Time) ([]string, error) {
 	var evicted []string
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, s.UserID).Scan(&one); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, s.UserID).Scan(&one); err != nil {
 			return fmt.Errorf("lock user: %w", mapErr(err))
 		}
 		if l.Replaces != "" {

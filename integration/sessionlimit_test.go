@@ -2,7 +2,9 @@ package integration
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +152,89 @@ func TestSessionLimitPolicies(t *testing.T) {
 				if n := s.liveSessions(t, u.ID); n != live {
 					t.Errorf("step %d: %d live sessions, want %d", i, n, live)
 				}
+			}
+		})
+	}
+}
+
+// TestSessionLimitAcrossReplicas: ten sign-ins of one person at the same
+// moment, spread over two instances on one database, under a limit of
+// three: exactly three sessions are left (evict_oldest), or exactly three
+// sign-ins succeed (refuse).
+func TestSessionLimitAcrossReplicas(t *testing.T) {
+	for _, action := range []string{"evict_oldest", "refuse"} {
+		t.Run(action, func(t *testing.T) {
+			s := newTestServer(t, func(c *server.Config) { c.MaxSessionsPerUser, c.SessionLimitAction = 3, action })
+			r := s.replica(t)
+			u := s.createUser(t, "ada@example.com", testPassword)
+
+			// Each browser loads the sign-in page (its CSRF cookie and
+			// token) first; then all ten submit at once.
+			const n = 10
+			type attempt struct {
+				b    *browser
+				url  string
+				form url.Values
+			}
+			attempts := make([]attempt, n)
+			for i := range attempts {
+				inst := s
+				if i%2 == 1 {
+					inst = r
+				}
+				b := newBrowser(t, inst.URL)
+				p := b.get(inst.URL + "/login")
+				form := hiddenFields(p.Body)
+				form.Set("email", "ada@example.com")
+				form.Set("password", testPassword)
+				attempts[i] = attempt{b: b, url: inst.URL + "/login", form: form}
+			}
+			statuses := make([]int, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, a := range attempts {
+				wg.Go(func() {
+					<-start
+					req, err := http.NewRequest(http.MethodPost, a.url, strings.NewReader(a.form.Encode()))
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					resp, err := a.b.c.Do(req)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					resp.Body.Close()
+					statuses[i] = resp.StatusCode
+				})
+			}
+			close(start)
+			wg.Wait()
+			var ok, refused int
+			for i, st := range statuses {
+				switch {
+				case errs[i] != nil:
+					t.Errorf("sign-in %d: %v", i, errs[i])
+				case st == http.StatusSeeOther:
+					ok++
+				case st == http.StatusConflict:
+					refused++
+				default:
+					t.Errorf("sign-in %d: status %d", i, st)
+				}
+			}
+			if live := s.liveSessions(t, u.ID); live != 3 {
+				t.Errorf("%d live sessions, want 3", live)
+			}
+			wantOK := n
+			if action == "refuse" {
+				wantOK = 3
+			}
+			if ok != wantOK || ok+refused != n {
+				t.Errorf("%d sign-ins succeeded, %d refused; want %d and %d", ok, refused, wantOK, n-wantOK)
 			}
 		})
 	}

@@ -59,19 +59,7 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	user, err := p.deps.Users.Authenticate(ctx, email, password)
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", r.RemoteAddr))
-		loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
-		page := ui.LoginPage{
-			CSRFToken:   p.deps.CSRF.Token(w, r),
-			AuthRequest: handle,
-			Email:       email,
-			ErrorKey:    "login.error.invalid",
-			Next:        loginNext(form.Get("next")),
-		}
-		if handle != "" {
-			page.ClientName = clientName(client)
-			page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
-		}
-		p.deps.Renderer.Render(w, http.StatusUnauthorized, loc, page)
+		p.loginAgain(w, r, ar, client, handle, http.StatusUnauthorized, "login.error.invalid")
 		return
 	}
 	if err != nil {
@@ -80,21 +68,9 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"}, p.sessionLimit(client))
 	if errors.Is(err, session.ErrLimit) {
-		// Nothing was written: the person is told why and can sign out
+		// Nothing was written: the person is told why, can sign out
 		// elsewhere (or ask an administrator) and try again.
-		loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
-		page := ui.LoginPage{
-			CSRFToken:   p.deps.CSRF.Token(w, r),
-			AuthRequest: handle,
-			Email:       email,
-			ErrorKey:    "login.error.session_limit",
-			Next:        loginNext(form.Get("next")),
-		}
-		if handle != "" {
-			page.ClientName = clientName(client)
-			page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
-		}
-		p.deps.Renderer.Render(w, http.StatusConflict, loc, page)
+		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit")
 		return
 	}
 	if err != nil {
@@ -120,6 +96,24 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ar.SessionID, ar.LoginAt = sess.ID, &now
 	p.proceed(w, r, resume(ar, client, &session.Current{Session: sess, User: user}, handle))
+}
+
+// loginAgain shows the sign-in form again, with the email kept and the
+// message errorKey above it.
+func (p *Provider) loginAgain(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, client storage.Client, handle string, status int, errorKey string) {
+	loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
+	page := ui.LoginPage{
+		CSRFToken:   p.deps.CSRF.Token(w, r),
+		AuthRequest: handle,
+		Email:       r.PostForm.Get("email"),
+		ErrorKey:    errorKey,
+		Next:        loginNext(r.PostForm.Get("next")),
+	}
+	if handle != "" {
+		page.ClientName = clientName(client)
+		page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
+	}
+	p.deps.Renderer.Render(w, status, loc, page)
 }
 
 // clientName is what the pages call a client.

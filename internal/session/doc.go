@@ -2,9 +2,10 @@
 // session's secret, starting a session at sign-in under the
 // concurrent-session limit, finding the current one, idle and absolute
 // timeouts, listing a person's sessions and ending them. Sessions end only
-// through storage.EndSession (and EndUserSessions), so their bound grants,
-// refresh tokens and whatever else must follow the end of a session always
-// do.
+// in storage: EndSession, EndUserSessions, or an eviction inside
+// CreateSessionWithLimit (which shares EndSession's code), so their bound
+// grants, refresh tokens and whatever else must follow the end of a session
+// always do.
 //
 // The cookie holds only a 256-bit random secret; storage keeps its SHA-256
 // hash and the session's state. The public session id (the OIDC sid) is a

@@ -23,6 +23,7 @@ Usage:
   idp users    create|list|disable|enable|set-password           manage people who sign in
   idp clients  create|list|delete                                manage OAuth clients
   idp keys     list|rotate|revoke KID|rewrap                     manage signing keys
+  idp sessions list|revoke|stats                                 see and end login sessions
 
 Every flag also reads an IDP_ environment variable (--database-url: IDP_DATABASE_URL).
 Run "idp COMMAND -h" for a command's flags.
@@ -67,6 +68,8 @@ func run(ctx context.Context, e env) int {
 		err = runClients(ctx, e)
 	case "keys":
 		err = runKeys(ctx, e)
+	case "sessions":
+		err = runSessions(ctx, e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0

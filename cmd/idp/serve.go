@@ -40,6 +40,8 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&sf.signingAlgs, "signing-algs", "RS256,ES256", "signing algorithms with keys, comma-separated: RS256 (always), ES256, EdDSA; clients choose among them with id_token_signed_response_alg")
 	fs.StringVar(&sf.cfg.AccessTokenSigningAlg, "access-token-signing-alg", "RS256", "algorithm of JWT access tokens; one of --signing-algs")
 	registerKeyPolicyFlags(fs, &sf.cfg.KeyRotationPeriod, &sf.cfg.KeyPrePublication)
+	fs.IntVar(&sf.cfg.MaxSessionsPerUser, "max-sessions-per-user", 0, "most live login sessions a person may have at once; 0 for unlimited (clients may override)")
+	fs.StringVar(&sf.cfg.SessionLimitAction, "session-limit-action", "evict_oldest", "a sign-in past --max-sessions-per-user: evict_oldest (end the least recently active sessions) or refuse")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

@@ -129,6 +129,12 @@ func TestRegisterRejects(t *testing.T) {
 			{"absolute lifetime over 10 years", `{"refresh_token_absolute_lifetime": 9223372036854775807, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_absolute_lifetime", "9223372036854775807", "10 years"}},
 			{"idle longer than absolute", `{"refresh_token_idle_lifetime": 86401, "refresh_token_absolute_lifetime": 86400, "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_idle_lifetime (86401)", "refresh_token_absolute_lifetime (86400)"}},
 
+			// concurrent-session policy (Gatehouse)
+			{"max_sessions_per_user negative", `{"max_sessions_per_user": -1, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"max_sessions_per_user", "-1"}},
+			{"max_sessions_per_user too large", `{"max_sessions_per_user": 1001, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"max_sessions_per_user", "1001", "1000"}},
+			{"session_limit_action unknown", `{"session_limit_action": "kick", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"session_limit_action", `"kick"`, `"evict_oldest"`, `"refuse"`}},
+			{"session_limit_action upper case", `{"session_limit_action": "REFUSE", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"session_limit_action", `"REFUSE"`}},
+
 			// allowed_resources (RFC 8707 §2)
 			{"resource empty", `{"allowed_resources": [""], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "empty"}},
 			{"resource relative", `{"allowed_resources": ["/api"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", `"/api"`}},
@@ -355,7 +361,9 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				"access_token_format": "opaque",
 				"refresh_token_idle_lifetime": 86400,
 				"refresh_token_absolute_lifetime": 2592000,
-				"allowed_resources": ["https://api.app.example/"]
+				"allowed_resources": ["https://api.app.example/"],
+				"max_sessions_per_user": 0,
+				"session_limit_action": "refuse"
 			}`, storage.ClientMetadata{
 				ClientName:                   "Example App",
 				RedirectURIs:                 []string{"https://app.example/cb"},
@@ -375,6 +383,8 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				RefreshTokenIdleLifetime:     86400,
 				RefreshTokenAbsoluteLifetime: 2592000,
 				AllowedResources:             []string{"https://api.app.example/"},
+				MaxSessionsPerUser:           new(int), // explicitly unlimited, not the server's limit
+				SessionLimitAction:           "refuse",
 			}},
 		}
 		for _, tt := range tests {

@@ -93,6 +93,8 @@ const (
 	// MaxRefreshTokenLifetime bounds the refresh token lifetimes a client
 	// may register, in seconds: ten years of 365 days.
 	MaxRefreshTokenLifetime = 10 * 365 * 24 * 60 * 60
+	// MaxSessionsPerUser bounds max_sessions_per_user.
+	MaxSessionsPerUser = 1000
 )
 
 // IsConfidential reports whether a client with this metadata authenticates
@@ -244,6 +246,19 @@ func Validate(md storage.ClientMetadata) (storage.ClientMetadata, error) {
 	// lifetime says: a longer idle lifetime would be a lie.
 	if idle, abs := md.RefreshTokenIdleLifetime, md.RefreshTokenAbsoluteLifetime; idle > 0 && abs > 0 && idle > abs {
 		return md, invalidMetadata("refresh_token_idle_lifetime (%d) is longer than refresh_token_absolute_lifetime (%d)", idle, abs)
+	}
+
+	// max_sessions_per_user and session_limit_action are Gatehouse's: they
+	// override the server's concurrent-session policy when a person signs
+	// in for this client.
+	if n := md.MaxSessionsPerUser; n != nil && (*n < 0 || *n > MaxSessionsPerUser) {
+		return md, invalidMetadata("max_sessions_per_user is %d; it must be 0 (unlimited) to %d", *n, MaxSessionsPerUser)
+	}
+	switch storage.SessionLimitAction(md.SessionLimitAction) {
+	case "", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse:
+	default:
+		return md, invalidMetadata("session_limit_action %q is not supported (want %q or %q)",
+			truncate(md.SessionLimitAction), storage.SessionLimitEvictOldest, storage.SessionLimitRefuse)
 	}
 
 	// RFC 8707: the resources this client may name as the audience of its

@@ -9,15 +9,20 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathDiscovery  = "/.well-known/openid-configuration"
-	PathAuthorize  = "/authorize"
-	PathToken      = "/token"
-	PathUserinfo   = "/userinfo"
-	PathJWKS       = "/jwks"
-	PathLogin      = "/login"
-	PathConsent    = "/consent"
-	PathRevoke     = "/revoke"
-	PathIntrospect = "/introspect"
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathAuthorize = "/authorize"
+	PathToken     = "/token"
+	PathUserinfo  = "/userinfo"
+	PathJWKS      = "/jwks"
+	PathLogin     = "/login"
+	PathConsent   = "/consent"
+	// The account page and its forms.
+	PathAccount           = "/account"
+	PathAccountEndSession = "/account/sessions/end"
+	PathAccountEndOthers  = "/account/sessions/end-others"
+	PathAccountRevokeApp  = "/account/apps/revoke"
+	PathRevoke            = "/revoke"
+	PathIntrospect        = "/introspect"
 )
 
 // discoveryDoc is the OpenID Provider metadata (OIDC Discovery 1.0 §3),

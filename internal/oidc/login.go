@@ -15,7 +15,7 @@ import (
 // HandleLoginPage shows the sign-in form, for an authorization request
 // (?ar=...) or for the IdP itself.
 func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
-	page := ui.LoginPage{CSRFToken: p.deps.CSRF.Token(w, r)}
+	page := ui.LoginPage{CSRFToken: p.deps.CSRF.Token(w, r), Next: loginNext(r.URL.Query().Get("next"))}
 	uiLocales := ""
 	if handle := r.URL.Query().Get("ar"); handle != "" {
 		ar, client, ok := p.loadAuthRequest(w, r, handle)
@@ -59,30 +59,29 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	user, err := p.deps.Users.Authenticate(ctx, email, password)
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", r.RemoteAddr))
-		loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
-		page := ui.LoginPage{
-			CSRFToken:   p.deps.CSRF.Token(w, r),
-			AuthRequest: handle,
-			Email:       email,
-			ErrorKey:    "login.error.invalid",
-		}
-		if handle != "" {
-			page.ClientName = clientName(client)
-			page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
-		}
-		p.deps.Renderer.Render(w, http.StatusUnauthorized, loc, page)
+		p.loginAgain(w, r, ar, client, handle, http.StatusUnauthorized, "login.error.invalid")
 		return
 	}
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
-	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"})
+	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"}, p.sessionLimit(client))
+	if errors.Is(err, session.ErrLimit) {
+		// Nothing was written: the person is told why, can sign out
+		// elsewhere (or ask an administrator) and try again.
+		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit")
+		return
+	}
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
 	if handle == "" {
+		if loginNext(form.Get("next")) == "account" {
+			p.redirect(w, r, p.endpoint(PathAccount))
+			return
+		}
 		p.redirect(w, r, p.endpoint("/"))
 		return
 	}
@@ -99,10 +98,53 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	p.proceed(w, r, resume(ar, client, &session.Current{Session: sess, User: user}, handle))
 }
 
+// loginAgain shows the sign-in form again, with the email kept and the
+// message errorKey above it.
+func (p *Provider) loginAgain(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, client storage.Client, handle string, status int, errorKey string) {
+	loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
+	page := ui.LoginPage{
+		CSRFToken:   p.deps.CSRF.Token(w, r),
+		AuthRequest: handle,
+		Email:       r.PostForm.Get("email"),
+		ErrorKey:    errorKey,
+		Next:        loginNext(r.PostForm.Get("next")),
+	}
+	if handle != "" {
+		page.ClientName = clientName(client)
+		page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
+	}
+	p.deps.Renderer.Render(w, status, loc, page)
+}
+
 // clientName is what the pages call a client.
 func clientName(c storage.Client) string {
 	if c.Metadata.ClientName != "" {
 		return c.Metadata.ClientName
 	}
 	return c.ID
+}
+
+// sessionLimit is the concurrent-session policy for a sign-in made for
+// client (the zero Client when signing in to the IdP itself): the
+// server's, with the client's max_sessions_per_user and
+// session_limit_action overriding it where set.
+func (p *Provider) sessionLimit(client storage.Client) session.Limit {
+	l := p.cfg.SessionLimit
+	if n := client.Metadata.MaxSessionsPerUser; n != nil {
+		l.Max = *n
+	}
+	if a := client.Metadata.SessionLimitAction; a != "" {
+		l.Action = storage.SessionLimitAction(a)
+	}
+	return l
+}
+
+// loginNext is where a direct sign-in may continue: only "account". A
+// fixed list, never a URL, so the sign-in page cannot be made into an
+// open redirector.
+func loginNext(v string) string {
+	if v == "account" {
+		return v
+	}
+	return ""
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// SigningAlgorithms are the algorithms with signing keys, advertised
 	// in discovery (default: IDTokenAlg alone).
 	SigningAlgorithms []string
+	// SessionLimit is the server's concurrent-session policy; a client's
+	// max_sessions_per_user and session_limit_action override it for
+	// sign-ins made for that client.
+	SessionLimit session.Limit
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.SigningAlgorithms) == 0 {
 		c.SigningAlgorithms = []string{c.IDTokenAlg}
+	}
+	if c.SessionLimit.Action == "" {
+		c.SessionLimit.Action = storage.SessionLimitEvictOldest
 	}
 	return c
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
 // Config is everything the server needs to know. Zero durations take the
@@ -35,6 +37,13 @@ type Config struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 	RefreshGrace       time.Duration
+	// MaxSessionsPerUser limits how many live login sessions a person may
+	// have at once (0, the default: unlimited); clients may override it
+	// (max_sessions_per_user). SessionLimitAction is what a sign-in past
+	// the limit does: "evict_oldest" (the default) ends the least recently
+	// active sessions, "refuse" refuses the sign-in.
+	MaxSessionsPerUser int
+	SessionLimitAction string
 	// ClientCacheInterval bounds how long the token endpoint may still see
 	// a client that another instance or the CLI changed or deleted
 	// (default 1s).
@@ -154,6 +163,14 @@ func (c Config) Validate() []ConfigError {
 	if algs := c.keyPolicy().WithDefaults().Algorithms; c.AccessTokenSigningAlg != "" && !slices.Contains(algs, c.AccessTokenSigningAlg) {
 		add("access-token-signing-alg", "%q is not one of the signing algorithms (%s)", c.AccessTokenSigningAlg, strings.Join(algs, ", "))
 	}
+	if c.MaxSessionsPerUser < 0 || c.MaxSessionsPerUser > clients.MaxSessionsPerUser {
+		add("max-sessions-per-user", "must be 0 (unlimited) to %d", clients.MaxSessionsPerUser)
+	}
+	switch storage.SessionLimitAction(c.SessionLimitAction) {
+	case "", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse:
+	default:
+		add("session-limit-action", "must be %s or %s, not %q", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse, c.SessionLimitAction)
+	}
 	if c.RefreshGrace > time.Minute {
 		// Longer windows give a thief of a spent token real time to use it.
 		add("refresh-token-grace", "must be at most 1m (0 for the default, negative for none)")
@@ -162,6 +179,9 @@ func (c Config) Validate() []ConfigError {
 }
 
 func (c Config) withDefaults() Config {
+	if c.SessionLimitAction == "" {
+		c.SessionLimitAction = string(storage.SessionLimitEvictOldest)
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}

@@ -95,7 +95,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// database directly; it is not hot, and a deleted client stops there
 	// at once.
 	cache := clients.NewCache(deps.Store, clients.CacheOptions{Interval: cfg.ClientCacheInterval, Logger: deps.Logger})
-	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms}
+	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms, SessionLimit: session.Limit{
+		Max: cfg.MaxSessionsPerUser, Action: storage.SessionLimitAction(cfg.SessionLimitAction),
+	}}
 	// Refresh-token successors are derived under the KEK; during a KEK
 	// change a retry may reach an instance that derives with the other
 	// one, so earlier keys' derivations are recognised too.
@@ -194,6 +196,10 @@ func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	api.With(forms.Handler).Post(oidc.PathLogin, p.HandleLogin)
 	api.Get(oidc.PathConsent, p.HandleConsentPage)
 	api.With(forms.Handler).Post(oidc.PathConsent, p.HandleConsent)
+	api.Get(oidc.PathAccount, p.HandleAccountPage)
+	api.With(forms.Handler).Post(oidc.PathAccountEndSession, p.HandleAccountEndSession)
+	api.With(forms.Handler).Post(oidc.PathAccountEndOthers, p.HandleAccountEndOthers)
+	api.With(forms.Handler).Post(oidc.PathAccountRevokeApp, p.HandleAccountRevokeApp)
 	api.Get("/", p.HandleHome)
 	// ui.StaticHandler serves paths under /static/ itself; only the
 	// issuer's path (chi does not strip it on Mount) has to go.

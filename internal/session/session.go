@@ -161,11 +161,29 @@ func (m *Manager) live(s storage.Session, now time.Time) bool {
 		now.Sub(s.LastSeenAt) < m.cfg.IdleTimeout
 }
 
+// Limit is a concurrent-session policy: at most Max live sessions per user
+// (0: unlimited), and what a sign-in beyond that does.
+type Limit struct {
+	Max    int
+	Action storage.SessionLimitAction
+}
+
+// ErrLimit is returned by Start when the limit's action is to refuse the
+// sign-in and the person already has Max live sessions.
+var ErrLimit = storage.ErrSessionLimit
+
 // Start begins a new session for a person who just authenticated and sets
 // its cookie. A sign-in always gets a fresh session id and secret, so a
 // session id planted before sign-in is worthless (session fixation); the
 // session the browser held before, if any, is ended.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (storage.Session, error) {
+//
+// The concurrent-session limit is enforced in the same storage
+// transaction that creates the session, so it holds however many
+// instances sign the same person in at once: past the limit, the least
+// recently active sessions are ended (evict_oldest) or the sign-in fails
+// with ErrLimit and nothing is written (refuse). The browser's previous
+// session never counts: signing in again in the same browser replaces it.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, limit Limit) (storage.Session, error) {
 	secret, err := secrets.New(m.rand)
 	if err != nil {
 		return storage.Session{}, fmt.Errorf("start session: %w", err)
@@ -187,27 +205,107 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(m.cfg.AbsoluteTimeout),
 	}
-	if err := m.store.CreateSession(ctx, s); err != nil {
-		return storage.Session{}, fmt.Errorf("start session: %w", err)
-	}
-	if old, err := r.Cookie(m.CookieName()); err == nil && old.Value != "" {
-		if prev, err := m.store.GetSessionBySecret(ctx, secrets.Hash(old.Value)); err == nil {
-			if err := m.store.EndSession(ctx, prev.ID, now); err != nil {
-				m.logger.WarnContext(ctx, "end superseded session", slog.String("sid", prev.ID), slog.Any("error", err))
-			}
+	sl := storage.SessionLimit{Max: limit.Max, Action: limit.Action, IdleCutoff: now.Add(-m.cfg.IdleTimeout)}
+	if old, err := r.Cookie(m.CookieName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
+		prev, err := m.store.GetSessionBySecret(ctx, secrets.Hash(old.Value))
+		switch {
+		case err == nil:
+			sl.Replaces = prev.ID
+		case !errors.Is(err, storage.ErrNotFound):
+			return storage.Session{}, fmt.Errorf("start session: find previous session: %w", err)
 		}
 	}
+	evicted, err := m.store.CreateSessionWithLimit(ctx, s, sl, now)
+	if errors.Is(err, storage.ErrSessionLimit) {
+		m.logger.InfoContext(ctx, "sign-in refused: session limit", slog.String("user_id", userID), slog.Int("limit", limit.Max))
+		return storage.Session{}, fmt.Errorf("start session: %w", err)
+	}
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("start session: %w", err)
+	}
+	for _, sid := range evicted {
+		m.logger.InfoContext(ctx, "session evicted: session limit", slog.String("sid", sid), slog.String("user_id", userID), slog.Int("limit", limit.Max))
+	}
+	m.setCookie(w, secret, int(m.cfg.AbsoluteTimeout.Seconds()))
+	m.logger.InfoContext(ctx, "session started", slog.String("sid", id), slog.String("user_id", userID))
+	return s, nil
+}
+
+func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     m.CookieName(),
-		Value:    secret,
+		Value:    value,
 		Path:     "/",
-		MaxAge:   int(m.cfg.AbsoluteTimeout.Seconds()),
+		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   m.cfg.Secure,
 		SameSite: http.SameSiteLaxMode,
 	})
-	m.logger.InfoContext(ctx, "session started", slog.String("sid", id), slog.String("user_id", userID))
-	return s, nil
+}
+
+// ClearCookie tells the browser to forget its session cookie, after its
+// session has been ended.
+func (m *Manager) ClearCookie(w http.ResponseWriter) { m.setCookie(w, "", -1) }
+
+// List returns the user's live sessions (not ended, within both
+// timeouts), most recently active first.
+func (m *Manager) List(ctx context.Context, userID string) ([]storage.Session, error) {
+	now := m.now()
+	all, err := m.store.ListUserSessions(ctx, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	live := all[:0]
+	for _, s := range all {
+		if m.live(s, now) {
+			live = append(live, s)
+		}
+	}
+	return live, nil
+}
+
+// EndOwn ends the session sid if it belongs to userID and is still live.
+// Otherwise it returns storage.ErrNotFound, whether the session does not
+// exist, belongs to someone else or has already ended: a person learns
+// nothing about sessions that are not theirs. The end goes through
+// storage.EndSession, so the session's bound grants and refresh tokens end
+// with it (and the apps are told).
+func (m *Manager) EndOwn(ctx context.Context, userID, sid string) error {
+	s, err := m.store.GetSession(ctx, sid)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if s.UserID != userID || !m.live(s, m.now()) {
+		return fmt.Errorf("end session: %w", storage.ErrNotFound)
+	}
+	if err := m.store.EndSession(ctx, sid, m.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.logger.InfoContext(ctx, "session ended by its user", slog.String("sid", sid), slog.String("user_id", userID))
+	return nil
+}
+
+// EndOthers ends every session of the user that has not ended, except
+// keep, each through storage.EndSession, and returns how many it ended.
+// Idle sessions are ended too: they are dead already, but ending them
+// tells their apps.
+func (m *Manager) EndOthers(ctx context.Context, userID, keep string) (int, error) {
+	list, err := m.store.ListUserSessions(ctx, userID, m.now())
+	if err != nil {
+		return 0, fmt.Errorf("end other sessions: %w", err)
+	}
+	var n int
+	for _, s := range list {
+		if s.ID == keep {
+			continue
+		}
+		if err := m.store.EndSession(ctx, s.ID, m.now()); err != nil {
+			return n, fmt.Errorf("end session: %w", err)
+		}
+		n++
+	}
+	m.logger.InfoContext(ctx, "other sessions ended by their user", slog.String("user_id", userID), slog.Int("ended", n))
+	return n, nil
 }
 
 // clientIP is the peer address. Behind a proxy this is the proxy; trusting

@@ -36,7 +36,7 @@ func start(t *testing.T, m *Manager, prev *http.Cookie) (*http.Cookie, storage.S
 		req.AddCookie(prev)
 	}
 	rec := httptest.NewRecorder()
-	s, err := m.Start(t.Context(), rec, req, "u1", []string{"pwd"})
+	s, err := m.Start(t.Context(), rec, req, "u1", []string{"pwd"}, Limit{})
 	if err != nil {
 		t.Fatal(err)
 	}

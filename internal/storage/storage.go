@@ -111,6 +111,84 @@ type SessionStore interface {
 	// as EndSession does (bound grants revoked too). It returns how many
 	// sessions it ended.
 	EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error)
+	// CreateSessionWithLimit inserts s under the concurrent-session limit
+	// l, in one transaction that serializes with every other
+	// CreateSessionWithLimit of the same user (Postgres: the user's row is
+	// locked FOR NO KEY UPDATE first; SQLite: the database write lock), so that
+	// concurrent sign-ins on many instances cannot overshoot the limit.
+	// It first ends l.Replaces (if set; see SessionLimit), then
+	// counts the user's live sessions (not ended, ExpiresAt after now,
+	// LastSeenAt not before l.IdleCutoff). If the count has reached l.Max
+	// (and l.Max > 0):
+	//   - SessionLimitRefuse: ErrSessionLimit, nothing written (l.Replaces
+	//     is not ended either);
+	//   - SessionLimitEvictOldest: the least recently active sessions
+	//     (LastSeenAt, then CreatedAt, then ID) are ended, as EndSession
+	//     ends them (their bound grants revoked in the same transaction),
+	//     until there is room for s; their IDs are returned, oldest first.
+	// ErrNotFound if the user does not exist; ErrAlreadyExists as for
+	// CreateSession.
+	CreateSessionWithLimit(ctx context.Context, s Session, l SessionLimit, now time.Time) (evicted []string, err error)
+	// ListUserSessions returns the user's sessions that have not ended and
+	// whose ExpiresAt is after now, most recently active first
+	// (LastSeenAt descending, then ID). Idle timeouts are the caller's.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// ListLiveSessions is ListUserSessions for every user, ordered by
+	// UserID, then as ListUserSessions.
+	ListLiveSessions(ctx context.Context, now time.Time) ([]Session, error)
+	// SessionActivity counts the sessions that have not ended, whose
+	// ExpiresAt is after now and whose LastSeenAt is at or after since, and
+	// their distinct users: overall, and per client through the grants
+	// made in them (Grant.SessionID, revoked or not), ordered by ClientID.
+	SessionActivity(ctx context.Context, since, now time.Time) (SessionActivity, error)
+}
+
+// ErrSessionLimit: the user already has as many live sessions as the
+// concurrent-session limit allows, and the limit's action is to refuse.
+var ErrSessionLimit = errors.New("storage: session limit reached")
+
+// SessionLimitAction is what a sign-in past the concurrent-session limit
+// does.
+type SessionLimitAction string
+
+// Session limit actions.
+const (
+	// SessionLimitEvictOldest ends the least recently active sessions.
+	SessionLimitEvictOldest SessionLimitAction = "evict_oldest"
+	// SessionLimitRefuse refuses the new sign-in.
+	SessionLimitRefuse SessionLimitAction = "refuse"
+)
+
+// SessionLimit is the concurrent-session policy one sign-in is under.
+type SessionLimit struct {
+	// Max is the most live sessions a user may have, the new one
+	// included; 0 means unlimited.
+	Max    int
+	Action SessionLimitAction
+	// IdleCutoff: sessions last seen before it have timed out (idle) and
+	// do not count. The zero time counts every session.
+	IdleCutoff time.Time
+	// Replaces is the id of the session the browser held before this
+	// sign-in, if any. It is ended in the same transaction whoever it
+	// belongs to (a sign-in always supersedes the browser's previous
+	// session), and is not counted, so that signing in again in the same
+	// browser is never refused or evicts another device.
+	Replaces string
+}
+
+// SessionActivity is what SessionStore.SessionActivity counts.
+type SessionActivity struct {
+	Sessions  int64
+	Users     int64
+	PerClient []ClientActivity
+}
+
+// ClientActivity counts the active sessions in which a client was granted
+// access, and their distinct users.
+type ClientActivity struct {
+	ClientID string
+	Sessions int64
+	Users    int64
 }
 
 // AuthRequestStore keeps authorization requests that wait for the person to
@@ -167,6 +245,14 @@ type GrantStore interface {
 	// RevokeUserGrants revokes every unrevoked grant of the user (offline
 	// or not) and returns how many it revoked.
 	RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error)
+	// ListUserGrants returns the user's unrevoked grants, ordered by
+	// ClientID, then CreatedAt, then ID.
+	ListUserGrants(ctx context.Context, userID string) ([]Grant, error)
+	// RevokeUserClientGrants revokes every unrevoked grant of the user to
+	// the client (offline or not) and returns how many it revoked. Like
+	// RevokeGrant, it takes the grants' row locks, so it serializes with
+	// RotateRefreshToken.
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) (int64, error)
 }
 
 // RefreshTokenStore keeps refresh tokens, by hash. Each grant has a family
@@ -216,6 +302,11 @@ type ConsentStore interface {
 	// PutConsent inserts or replaces the consent for (UserID, ClientID).
 	// On replace, CreatedAt of the existing row is kept.
 	PutConsent(ctx context.Context, c Consent) error
+	// ListUserConsents returns the user's consents ordered by ClientID.
+	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent removes the user's consent for the client, so that
+	// the next authorization asks again. ErrNotFound if there was none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
 }
 
 // SigningKeyStore keeps signing keys. Private keys are stored as the caller
@@ -337,6 +428,13 @@ type ClientMetadata struct {
 	// IDTokenSignedResponseAlg (OIDC Registration §2) is the algorithm
 	// the client's ID tokens are signed with; empty means RS256.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// MaxSessionsPerUser overrides the server's concurrent-session limit
+	// for sign-ins made for this client: nil means the server's, 0
+	// unlimited, N at most N live login sessions per user.
+	MaxSessionsPerUser *int `json:"max_sessions_per_user,omitempty"`
+	// SessionLimitAction overrides the server's action at the limit:
+	// "evict_oldest" or "refuse"; empty means the server's.
+	SessionLimitAction string `json:"session_limit_action,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret

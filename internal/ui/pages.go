@@ -1,6 +1,9 @@
 package ui
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Page is something Render can show: LoginPage, ConsentPage, ErrorPage or
 // HomePage. Pages are plain values; a pointer to one works too.
@@ -40,6 +43,10 @@ type LoginPage struct {
 	// RedirectOrigin is the client's redirect URI origin, allowed as a
 	// form-action so the redirect after a successful sign-in is not blocked.
 	RedirectOrigin string
+	// Next names the IdP page to return to after signing in directly
+	// (hidden field "next"); only "account" is honoured. Empty for the
+	// home page.
+	Next string
 }
 
 // FormActionOrigins returns RedirectOrigin when set.
@@ -140,4 +147,88 @@ func (p HomePage) view(Locale) (string, any) {
 		v.DiscoveryURL = strings.TrimSuffix(p.IssuerURL, "/") + "/.well-known/openid-configuration"
 	}
 	return "home", v
+}
+
+// AccountPage is the signed-in person's own page at /account: their live
+// login sessions and the apps they have authorized. Its forms post
+// csrf_token and sid to /account/sessions/end, csrf_token to
+// /account/sessions/end-others, and csrf_token and client_id to
+// /account/apps/revoke.
+type AccountPage struct {
+	CSRFToken string
+	Name      string // display name; may be empty
+	Email     string
+	// NoticeKey is the catalog key of a confirmation shown at the top
+	// ("account.notice.signed_out", ...); empty for none.
+	NoticeKey string
+	Sessions  []AccountSession
+	Apps      []AccountApp
+}
+
+// AccountSession is one login session as the account page shows it.
+type AccountSession struct {
+	ID         string // the sid the sign-out form posts
+	Browser    string // e.g. "Firefox 128"; empty when not recognised
+	OS         string // e.g. "Windows"; may be empty
+	IP         string
+	Started    time.Time
+	LastActive time.Time
+	Current    bool // the session of the browser looking at the page
+}
+
+// AccountApp is a client the person has authorized.
+type AccountApp struct {
+	ClientID string
+	Name     string
+	Scopes   []string // shown with their catalog descriptions, as on the consent page
+	Since    time.Time
+}
+
+// FormActionOrigins returns nil: every form posts to Gatehouse itself.
+func (p AccountPage) FormActionOrigins() []string { return nil }
+
+type accountView struct {
+	AccountPage
+	SessionItems []accountSessionItem
+	AppItems     []accountAppItem
+	HasOthers    bool
+}
+
+type accountSessionItem struct {
+	AccountSession
+	Started, LastActive string
+}
+
+type accountAppItem struct {
+	AccountApp
+	ScopeItems []scopeItem
+	Since      string
+}
+
+// timeLayout shows times the same way in every language, in UTC: the
+// server does not know the person's time zone (there are no scripts to
+// ask the browser).
+const timeLayout = "2006-01-02 15:04 UTC"
+
+func (p AccountPage) view(loc Locale) (string, any) {
+	v := accountView{AccountPage: p}
+	for _, s := range p.Sessions {
+		v.SessionItems = append(v.SessionItems, accountSessionItem{
+			AccountSession: s,
+			Started:        s.Started.UTC().Format(timeLayout),
+			LastActive:     s.LastActive.UTC().Format(timeLayout),
+		})
+		if !s.Current {
+			v.HasOthers = true
+		}
+	}
+	for _, a := range p.Apps {
+		item := accountAppItem{AccountApp: a, Since: a.Since.UTC().Format(timeLayout)}
+		for _, s := range a.Scopes {
+			desc, _ := loc.lookup("scope." + s)
+			item.ScopeItems = append(item.ScopeItems, scopeItem{Name: s, Description: desc})
+		}
+		v.AppItems = append(v.AppItems, item)
+	}
+	return "account", v
 }

@@ -20,7 +20,7 @@ import (
 
 // pageTemplates are the page files in web.Templates, each executed inside
 // layout.html.
-var pageTemplates = []string{"login", "consent", "error", "home"}
+var pageTemplates = []string{"login", "consent", "error", "home", "account"}
 
 // Renderer renders Pages. It is safe for concurrent use.
 type Renderer struct {
@@ -78,6 +78,10 @@ func NewRenderer(basePath string) (*Renderer, error) {
 		ErrorPage{Detail: "d"},
 		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i"},
 		HomePage{},
+		AccountPage{Name: "n", Email: "e", NoticeKey: "account.notice.signed_out",
+			Sessions: []AccountSession{{ID: "s", Browser: "b", OS: "o", IP: "i", Current: true}, {ID: "t"}},
+			Apps:     []AccountApp{{ClientID: "c", Name: "c", Scopes: []string{"openid", "x"}}}},
+		AccountPage{Email: "e"},
 	}
 	for i := range localeTags {
 		for _, p := range samples {

@@ -192,6 +192,11 @@ func TestServeConfigurationErrors(t *testing.T) {
 				"--refresh-token-grace / IDP_REFRESH_TOKEN_GRACE", "--refresh-token-idle-ttl / IDP_REFRESH_TOKEN_IDLE_TTL: must not exceed"}},
 		{"bad environment value is listed with the other problems", map[string]string{"IDP_CODE_TTL": "soon", "IDP_KEY_ENCRYPTION_KEY": kek}, nil,
 			[]string{"IDP_CODE_TTL: invalid value", "--issuer / IDP_ISSUER: is required", "--database-url / IDP_DATABASE_URL: is required"}},
+		{"sign-in throttle settings", map[string]string{"IDP_KEY_ENCRYPTION_KEY": kek, "IDP_LOGIN_THROTTLE_IP_LIMIT": "many"},
+			[]string{"--issuer", "https://idp.example.com", "--database-url", "postgres://x",
+				"--login-throttle-lockout", "30s", "--login-throttle-account-limit", "2000000"},
+			[]string{"IDP_LOGIN_THROTTLE_IP_LIMIT: invalid value", "--login-throttle-lockout / IDP_LOGIN_THROTTLE_LOCKOUT: must be at least 1m",
+				"--login-throttle-account-limit / IDP_LOGIN_THROTTLE_ACCOUNT_LIMIT: must be at most"}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},
 	}
 	for _, tt := range tests {

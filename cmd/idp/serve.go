@@ -36,6 +36,9 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.DurationVar(&sf.cfg.RefreshIdleTTL, "refresh-token-idle-ttl", 14*24*time.Hour, "end a refresh token not used for this long (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshAbsoluteTTL, "refresh-token-absolute-ttl", 90*24*time.Hour, "end a refresh token family this long after sign-in (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshGrace, "refresh-token-grace", 5*time.Second, "how long a just-spent refresh token may be re-presented and get the same successor (negative: never)")
+	fs.IntVar(&sf.cfg.LoginThrottleAccountLimit, "login-throttle-account-limit", 10, "failed sign-ins for one email that lock it for the lockout; delays from half as many (negative: off)")
+	fs.IntVar(&sf.cfg.LoginThrottleIPLimit, "login-throttle-ip-limit", 100, "failed sign-ins from one client IP (IPv6: /64) that lock it for the lockout; delays from half as many (negative: off, e.g. behind a proxy)")
+	fs.DurationVar(&sf.cfg.LoginThrottleLockout, "login-throttle-lockout", 15*time.Minute, "how long a sign-in lock lasts, and the window failures are counted in")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

@@ -226,8 +226,8 @@ func (l *Limiter) Attempt(ctx context.Context, email, ip string) (Decision, erro
 		if next := l.judge(ks, now, func(i int) (int, time.Time) { return after[i].Failures, after[i].LastFailureAt }); next.RetryAfter > d.RetryAfter {
 			d.RetryAfter = next.RetryAfter
 		}
-		l.logger.InfoContext(ctx, "sign-in throttled in a burst", slog.String("scope", d.Scope),
-			slog.Duration("retry_after", d.RetryAfter), slog.String("ip", ip))
+		l.logger.InfoContext(ctx, "sign-in throttled", slog.String("scope", d.Scope), slog.Bool("locked", d.Locked),
+			slog.Duration("retry_after", d.RetryAfter), slog.String("ip", ip), slog.Bool("burst", true))
 		return d, nil
 	}
 	for i, k := range ks {
@@ -298,10 +298,11 @@ func (l *Limiter) Abandon(ctx context.Context, email, ip string) error {
 	return nil
 }
 
-// Unlock clears the account's count: what an operator does for a person
-// locked out by someone else's guessing.
-func (l *Limiter) Unlock(ctx context.Context, email string) error {
-	if err := l.store.ClearLoginThrottle(ctx, AccountKey(email)); err != nil {
+// Unlock clears the count of the account email names: what an operator
+// does for a person locked out by someone else's guessing. Counts per
+// client address are left to decay.
+func Unlock(ctx context.Context, store storage.LoginThrottleStore, email string) error {
+	if err := store.ClearLoginThrottle(ctx, AccountKey(email)); err != nil {
 		return fmt.Errorf("throttle: unlock: %w", err)
 	}
 	return nil

@@ -188,10 +188,10 @@ func names(ks []key) []string {
 // counted. Here each attempt gets its own place in the count, and is
 // judged by the state just before it (storage reports it), so a burst gets
 // exactly what the policy allows one attempt after another, and the rest
-// are refused.
+// are refused and taken back out of the count.
 //
-// A refused attempt that was never let in writes nothing: hammering a
-// locked account does not extend its lock.
+// Refused attempts are not counted: hammering a locked account does not
+// extend its lock.
 func (l *Limiter) Attempt(ctx context.Context, email, ip string) (Decision, error) {
 	ks := l.keys(email, ip)
 	if len(ks) == 0 {
@@ -221,10 +221,15 @@ func (l *Limiter) Attempt(ctx context.Context, email, ip string) (Decision, erro
 		return after[i].PriorFailures, at
 	})
 	if !d.Allowed {
-		// It stays counted: it was part of a burst. The next attempt
-		// waits as the count now says.
-		if next := l.judge(ks, now, func(i int) (int, time.Time) { return after[i].Failures, after[i].LastFailureAt }); next.RetryAfter > d.RetryAfter {
-			d.RetryAfter = next.RetryAfter
+		// Lost its place to simultaneous attempts: it is not made, so it
+		// is not counted either, and a burst leaves the count as if only
+		// the attempts let in had been made. Its Retry-After comes from a
+		// count that may still hold other refused attempts of the same
+		// burst: on the safe side.
+		for _, k := range ks {
+			if err := l.store.ForgiveLoginFailure(ctx, k.name); err != nil {
+				return Decision{}, fmt.Errorf("throttle: %w", err)
+			}
 		}
 		l.logger.InfoContext(ctx, "sign-in throttled", slog.String("scope", d.Scope), slog.Bool("locked", d.Locked),
 			slog.Duration("retry_after", d.RetryAfter), slog.String("ip", ip), slog.Bool("burst", true))

@@ -249,7 +249,8 @@ func TestBurstGetsNoMoreThanThePolicyAllows(t *testing.T) {
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			p := throttle.DefaultPolicy()
-			l, _ := newLimiter(t, open(t), p)
+			store := open(t)
+			l, clk := newLimiter(t, store, p)
 			const n = 40
 			allowed := make([]bool, n)
 			var wg sync.WaitGroup
@@ -276,6 +277,20 @@ func TestBurstGetsNoMoreThanThePolicyAllows(t *testing.T) {
 			// wait a second after the 5th.
 			if got != p.Account.DelayAfter {
 				t.Errorf("%d of %d simultaneous attempts let in, want %d", got, n, p.Account.DelayAfter)
+			}
+			// The refused ones were taken back: the count is of the
+			// attempts made, so the next waits one second, not a lock.
+			counts, err := store.GetLoginThrottles(t.Context(),
+				[]string{throttle.AccountKey("ada@example.com"), throttle.IPKey("192.0.2.1")}, clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts[0].Failures != got || counts[1].Failures != got {
+				t.Errorf("after the burst: %d account and %d IP failures counted, want %d", counts[0].Failures, counts[1].Failures, got)
+			}
+			clk.Advance(time.Second)
+			if d := attempt(t, l, "ada@example.com", "192.0.2.1", false); !d.Allowed {
+				t.Errorf("a second after the burst: %+v, want let in", d)
 			}
 		})
 	}

@@ -287,3 +287,41 @@ func TestSignInThrottleStoresNoEmail(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInThrottleDuringAuthorization: throttled in the middle of an
+// app's sign-in, the person gets the same form back (the app named, the
+// request kept), and once the wait is over signing in carries on to the
+// app, whose x/oauth2 and go-oidc client gets its tokens.
+func TestSignInThrottleDuringAuthorization(t *testing.T) {
+	s := newTestServer(t)
+	user := s.createUser(t, "ada@example.com", testPassword)
+	a := s.newApp(t, "Ledger", `"skip_consent":true`)
+	b := newBrowser(t, s.Issuer)
+	ar := a.RP.authURL()
+	p, cb := b.open(ar.URL)
+	if cb != nil {
+		t.Fatal("redirected to the app before signing in")
+	}
+	handle := hiddenFields(p.Body).Get("ar")
+	if handle == "" {
+		t.Fatalf("sign-in page without an authorization request:\n%s", p.Body)
+	}
+	for range 5 {
+		p, _ = b.signIn(p, "ada@example.com", wrongPasswd)
+		wantStatus(t, p, http.StatusUnauthorized, "wrong password")
+	}
+	p, _ = b.signIn(p, "ada@example.com", testPassword)
+	wantThrottled(t, p, "1", msgWait1s)
+	if got := hiddenFields(p.Body).Get("ar"); got != handle {
+		t.Errorf("throttled form carries ar %q, want %q", got, handle)
+	}
+	if !strings.Contains(p.Body, "to continue to Ledger") {
+		t.Error("throttled form no longer names the app")
+	}
+	s.Clock.Advance(time.Second)
+	_, cb = b.signIn(p, "ada@example.com", testPassword)
+	_, idt := a.RP.exchange(ar, a.RP.codeFrom(ar, cb))
+	if idt == nil || idt.Subject != user.ID {
+		t.Fatalf("ID token %+v, want subject %s", idt, user.ID)
+	}
+}

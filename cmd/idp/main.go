@@ -20,7 +20,7 @@ Usage:
   idp dev      [--listen ADDR] [--issuer URL] [--data-dir DIR]   zero-setup server on SQLite
   idp serve    --database-url URL --issuer URL [--listen ADDR]   production server on Postgres
   idp migrate  up|status                                         apply or show migrations
-  idp users    create|list|disable|enable|set-password           manage people who sign in
+  idp users    create|list|disable|enable|set-password|unlock    manage people who sign in
   idp clients  create|list|delete                                manage OAuth clients
   idp keys     list|rotate|revoke KID|rewrap                     manage signing keys
   idp sessions list|revoke|stats                                 see and end login sessions

@@ -42,6 +42,9 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	registerKeyPolicyFlags(fs, &sf.cfg.KeyRotationPeriod, &sf.cfg.KeyPrePublication)
 	fs.IntVar(&sf.cfg.MaxSessionsPerUser, "max-sessions-per-user", 0, "most live login sessions a person may have at once; 0 for unlimited (clients may override)")
 	fs.StringVar(&sf.cfg.SessionLimitAction, "session-limit-action", "evict_oldest", "a sign-in past --max-sessions-per-user: evict_oldest (end the least recently active sessions) or refuse")
+	fs.IntVar(&sf.cfg.LoginThrottleAccountLimit, "login-throttle-account-limit", 10, "failed sign-ins for one email that lock it for the lockout; delays from half as many (negative: off)")
+	fs.IntVar(&sf.cfg.LoginThrottleIPLimit, "login-throttle-ip-limit", 100, "failed sign-ins from one client IP (IPv6: /64) that lock it for the lockout; delays from half as many (negative: off, e.g. behind a proxy)")
+	fs.DurationVar(&sf.cfg.LoginThrottleLockout, "login-throttle-lockout", 15*time.Minute, "how long a sign-in lock lasts, and the window failures are counted in")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

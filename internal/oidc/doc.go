@@ -5,7 +5,8 @@
 // and takes back the access they gave apps.
 //
 // It composes the lower packages: oauth for the protocol rules and the
-// token endpoint, session for login sessions, users for sign-in, keys for
+// token endpoint, session for login sessions, users for sign-in, throttle
+// for brute-force protection of the sign-in form, keys for
 // signing, ui for the pages, storage for state. Nothing below it imports
 // it; cmd/idp (through package server) wires it.
 package oidc

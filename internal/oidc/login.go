@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
@@ -37,7 +39,9 @@ func (p *Provider) HandleLoginPage(w http.ResponseWriter, r *http.Request) {
 //
 // A wrong password and an unknown email get the same status, the same body
 // and (through users.Authenticate's dummy hash) the same time, so the form
-// does not tell which addresses have accounts.
+// does not tell which addresses have accounts. So do throttled attempts:
+// too many failures for an email, or from an address, get 429 with
+// Retry-After whether or not the email has an account.
 func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if _, ok := p.postedForm(w, r); !ok {
@@ -56,21 +60,55 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	email, password := form.Get("email"), form.Get("password")
+	ip := session.ClientIP(r)
+	if p.deps.Throttle != nil {
+		// Before the password is even looked at: a locked account is not
+		// verified at all, so the answer and its (short) time are the
+		// same whether the password is right or wrong, and whether the
+		// account exists or not (the key is the email either way).
+		d, err := p.deps.Throttle.Attempt(ctx, email, ip)
+		if err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+		if !d.Allowed {
+			// RFC 6585 §4: 429 Too Many Requests, with RFC 9110 §10.2.3
+			// Retry-After in seconds.
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter/time.Second)))
+			p.loginAgain(w, r, ar, client, handle, http.StatusTooManyRequests, "login.error.invalid", d.RetryAfter)
+			return
+		}
+	}
 	user, err := p.deps.Users.Authenticate(ctx, email, password)
 	if errors.Is(err, users.ErrInvalidCredentials) {
-		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", r.RemoteAddr))
-		p.loginAgain(w, r, ar, client, handle, http.StatusUnauthorized, "login.error.invalid")
+		// Throttle.Attempt has already counted this as a failure.
+		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", ip))
+		p.loginAgain(w, r, ar, client, handle, http.StatusUnauthorized, "login.error.invalid", 0)
 		return
 	}
 	if err != nil {
+		if p.deps.Throttle != nil {
+			// The person's attempt was not judged; do not hold it against them.
+			if terr := p.deps.Throttle.Abandon(ctx, email, ip); terr != nil {
+				p.deps.Logger.WarnContext(ctx, "sign-in throttle", slog.Any("error", terr))
+			}
+		}
 		p.unavailable(w, r, err)
 		return
+	}
+	if p.deps.Throttle != nil {
+		// The password was right: whatever the session limit says next,
+		// this was not a guess. A failure to clear the count is not a
+		// failure to sign in.
+		if err := p.deps.Throttle.Success(ctx, email, ip); err != nil {
+			p.deps.Logger.WarnContext(ctx, "sign-in throttle", slog.Any("error", err))
+		}
 	}
 	sess, err := p.deps.Sessions.Start(ctx, w, r, user.ID, []string{"pwd"}, p.sessionLimit(client))
 	if errors.Is(err, session.ErrLimit) {
 		// Nothing was written: the person is told why, can sign out
 		// elsewhere (or ask an administrator) and try again.
-		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit")
+		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit", 0)
 		return
 	}
 	if err != nil {
@@ -99,14 +137,16 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginAgain shows the sign-in form again, with the email kept and the
-// message errorKey above it.
-func (p *Provider) loginAgain(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, client storage.Client, handle string, status int, errorKey string) {
+// message errorKey above it (or, when retryAfter is positive, "too many
+// attempts, try again in ...").
+func (p *Provider) loginAgain(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, client storage.Client, handle string, status int, errorKey string, retryAfter time.Duration) {
 	loc := ui.Negotiate(ar.UILocales, r.Header.Get("Accept-Language"))
 	page := ui.LoginPage{
 		CSRFToken:   p.deps.CSRF.Token(w, r),
 		AuthRequest: handle,
 		Email:       r.PostForm.Get("email"),
 		ErrorKey:    errorKey,
+		RetryAfter:  retryAfter,
 		Next:        loginNext(r.PostForm.Get("next")),
 	}
 	if handle != "" {

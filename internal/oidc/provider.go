@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
@@ -79,6 +80,9 @@ type Deps struct {
 	OAuth    *oauth.Server
 	Sessions *session.Manager
 	Users    *users.Service
+	// Throttle slows down and stops password guessing at sign-in; nil
+	// turns that off.
+	Throttle *throttle.Limiter
 	Renderer *ui.Renderer
 	CSRF     ui.CSRF
 	Now      func() time.Time

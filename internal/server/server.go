@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
@@ -129,12 +130,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	throttlePolicy := cfg.throttlePolicy()
+	if err := throttlePolicy.Validate(); err != nil {
+		return nil, fmt.Errorf("sign-in throttle: %w", err)
+	}
 	provider, err := oidc.New(oidcCfg, oidc.Deps{
 		Store:    deps.Store,
 		Keys:     km,
 		OAuth:    oauthSrv,
 		Sessions: sessions,
 		Users:    users.New(deps.Store, users.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
+		Throttle: throttle.New(deps.Store, throttlePolicy, throttle.Options{Now: deps.Now, Logger: deps.Logger}),
 		Renderer: renderer,
 		CSRF:     ui.CSRF{Secure: secure, Rand: deps.Rand},
 		Now:      deps.Now,

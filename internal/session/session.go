@@ -199,7 +199,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		UserID:     userID,
 		AuthTime:   now,
 		AMR:        amr,
-		IP:         clientIP(r),
+		IP:         ClientIP(r),
 		UserAgent:  truncate(r.UserAgent(), 512),
 		CreatedAt:  now,
 		LastSeenAt: now,
@@ -308,10 +308,10 @@ func (m *Manager) EndOthers(ctx context.Context, userID, keep string) (int, erro
 	return n, nil
 }
 
-// clientIP is the peer address. Behind a proxy this is the proxy; trusting
+// ClientIP is the peer address. Behind a proxy this is the proxy; trusting
 // X-Forwarded-For needs an explicit list of trusted proxies, which is not
 // configured yet.
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

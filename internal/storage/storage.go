@@ -39,6 +39,7 @@ type Store interface {
 	SigningKeyStore
 	RefreshTokenStore
 	AccessTokenStore
+	LoginThrottleStore
 
 	// DeleteExpired removes rows that can never be used again: auth
 	// requests and authorization codes whose expires_at is before now,
@@ -47,7 +48,8 @@ type Store interface {
 	// refresh tokens whose AbsoluteExpiresAt is before now or which are
 	// unspent with ExpiresAt before now. (Spent refresh tokens are kept
 	// until their family's absolute expiry so that reuse is recognised for
-	// the whole life of the family.) It returns how many rows were removed.
+	// the whole life of the family.) Login throttle counters whose
+	// ExpiresAt is before now go too. It returns how many rows were removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -293,6 +295,54 @@ type AccessTokenStore interface {
 	RevokeJWT(ctx context.Context, jti string, expiresAt time.Time) error
 	// IsJWTRevoked reports whether RevokeJWT was called for jti.
 	IsJWTRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+// LoginThrottleStore counts failed sign-ins per key (package throttle keys
+// them by account and by client IP), in the database so that every
+// instance sees, and adds to, the same counts. It only counts; what a count
+// means (a delay, a lock) is the caller's policy, which reads the times.
+type LoginThrottleStore interface {
+	// GetLoginThrottles returns the counter of each key, in the order of
+	// keys. A key without a counter, or whose counter's ExpiresAt is at
+	// or before now, comes back as LoginThrottle{Key: key}: no failures.
+	GetLoginThrottles(ctx context.Context, keys []string, now time.Time) ([]LoginThrottle, error)
+	// RecordLoginFailure counts one failure at now against each key and
+	// returns the counters afterwards, in the order of keys. Each key is
+	// one atomic upsert, so of many concurrent calls each is counted
+	// exactly once and each learns a distinct count:
+	//   - a key without a counter, or whose window has ended
+	//     (WindowStart + window <= now), starts at Failures = 1 with
+	//     WindowStart = now;
+	//   - otherwise Failures goes up by one;
+	//   - PriorFailures and PriorFailureAt are Failures and LastFailureAt
+	//     as the row was just before (0 and nil when there was none),
+	//     LastFailureAt = now, ExpiresAt = now + window.
+	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) ([]LoginThrottle, error)
+	// ForgiveLoginFailure takes one failure back from key's counter (not
+	// below zero): for an attempt counted up front that turned out not to
+	// be a failure. A key without a counter is not an error.
+	ForgiveLoginFailure(ctx context.Context, key string) error
+	// ClearLoginThrottle deletes key's counter. A key without one is not
+	// an error.
+	ClearLoginThrottle(ctx context.Context, key string) error
+}
+
+// LoginThrottle is the failure counter of one throttle key.
+type LoginThrottle struct {
+	Key           string
+	Failures      int       // failures counted since WindowStart
+	WindowStart   time.Time // the first failure of the current window
+	LastFailureAt time.Time
+	// PriorFailures and PriorFailureAt are what Failures and LastFailureAt
+	// were just before the latest failure was counted, so that the caller
+	// that counted it can judge it against the state it replaced even
+	// when concurrent callers counted theirs in between its read and its
+	// write. Set by RecordLoginFailure only.
+	PriorFailures  int
+	PriorFailureAt *time.Time
+	// ExpiresAt is when the counter means nothing any more and may be
+	// deleted: a window after the last failure.
+	ExpiresAt time.Time
 }
 
 // ConsentStore remembers which scopes a user granted to a client.

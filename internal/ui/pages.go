@@ -47,12 +47,48 @@ type LoginPage struct {
 	// (hidden field "next"); only "account" is honoured. Empty for the
 	// home page.
 	Next string
+	// RetryAfter, when positive, replaces ErrorKey's message with "Too
+	// many sign-in attempts. Try again in N seconds/minutes."
+	RetryAfter time.Duration
 }
 
 // FormActionOrigins returns RedirectOrigin when set.
 func (p LoginPage) FormActionOrigins() []string { return originList(p.RedirectOrigin) }
 
-func (p LoginPage) view(Locale) (string, any) { return "login", p }
+type loginView struct {
+	LoginPage
+	Error string // the message above the form; empty for none
+}
+
+func (p LoginPage) view(loc Locale) (string, any) {
+	v := loginView{LoginPage: p}
+	switch {
+	case p.RetryAfter > 0:
+		key, args := throttledMessage(p.RetryAfter)
+		v.Error = loc.T(key, args...)
+	case p.ErrorKey != "":
+		v.Error = loc.T(p.ErrorKey)
+	}
+	return "login", v
+}
+
+// throttledMessage is the catalog key and arguments that ask a person to
+// wait d: seconds under a minute, else whole minutes, rounded up so that
+// trying again when told is never too early.
+func throttledMessage(d time.Duration) (string, []any) {
+	if d < time.Minute {
+		s := int((d + time.Second - 1) / time.Second)
+		if s <= 1 {
+			return "login.error.throttled.second", nil
+		}
+		return "login.error.throttled.seconds", []any{s}
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m == 1 {
+		return "login.error.throttled.minute", nil
+	}
+	return "login.error.throttled.minutes", []any{m}
+}
 
 // ConsentPage asks the signed-in user whether a client may have the
 // requested scopes. It posts csrf_token, ar and decision=allow|deny to

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/web"
 )
@@ -74,6 +75,7 @@ func NewRenderer(basePath string) (*Renderer, error) {
 	}
 	samples := []Page{
 		LoginPage{ErrorKey: "login.error.invalid", ClientName: "c", Email: "e"},
+		LoginPage{RetryAfter: 90 * time.Second},
 		ConsentPage{ClientName: "c", ClientURI: "https://c", UserEmail: "e", Scopes: []string{"openid", "x"}},
 		ErrorPage{Detail: "d"},
 		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i"},

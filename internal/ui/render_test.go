@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newRenderer(t *testing.T) (*Renderer, *bytes.Buffer) {
@@ -107,6 +108,20 @@ func TestLoginPage(t *testing.T) {
 			email: "电子邮箱", password: "密码", submit: "登录",
 			errMsg: "邮箱或密码不正确。", lead: "以继续使用 Acme",
 		},
+		{
+			name:  "en throttled: the wait replaces the error",
+			loc:   en,
+			page:  LoginPage{CSRFToken: "tok-5", Email: "ann@example.com", ErrorKey: "login.error.invalid", RetryAfter: 14*time.Minute + time.Second},
+			email: "Email", password: "Password", submit: "Sign in",
+			errMsg: "Too many sign-in attempts. Try again in 15 minutes.",
+		},
+		{
+			name:  "zh throttled",
+			loc:   zh,
+			page:  LoginPage{CSRFToken: "tok-6", RetryAfter: 16 * time.Second},
+			email: "电子邮箱", password: "密码", submit: "登录",
+			errMsg: "登录尝试次数过多，请 16 秒后再试。",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +169,29 @@ func TestLoginPage(t *testing.T) {
 				t.Errorf("unexpected client line %q", leads[0].textContent())
 			case tt.lead != "" && (len(leads) != 1 || leads[0].textContent() != tt.lead):
 				t.Errorf("client lines = %d, want one saying %q", len(leads), tt.lead)
+			}
+		})
+	}
+}
+
+func TestThrottledMessage(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Millisecond, "Too many sign-in attempts. Try again in 1 second."},
+		{time.Second, "Too many sign-in attempts. Try again in 1 second."},
+		{time.Second + time.Millisecond, "Too many sign-in attempts. Try again in 2 seconds."},
+		{59 * time.Second, "Too many sign-in attempts. Try again in 59 seconds."},
+		{time.Minute, "Too many sign-in attempts. Try again in 1 minute."},
+		{time.Minute + time.Second, "Too many sign-in attempts. Try again in 2 minutes."},
+		{15 * time.Minute, "Too many sign-in attempts. Try again in 15 minutes."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			key, args := throttledMessage(tt.d)
+			if got := en.T(key, args...); got != tt.want {
+				t.Errorf("%v: %q, want %q", tt.d, got, tt.want)
 			}
 		})
 	}

@@ -37,6 +37,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SigningKeys", testSigningKeys},
 		{"RefreshTokens", testRefreshTokens},
 		{"AccessTokens", testAccessTokens},
+		{"LoginThrottles", testLoginThrottles},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, g := range groups {

@@ -88,6 +88,8 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		{"refresh_token_idle_lifetime", &md.RefreshTokenIdleLifetime, wantSeconds},
 		{"refresh_token_absolute_lifetime", &md.RefreshTokenAbsoluteLifetime, wantSeconds},
 		{"allowed_resources", &md.AllowedResources, "an array of strings"},
+		{"backchannel_logout_uri", &md.BackchannelLogoutURI, "a string"},
+		{"backchannel_logout_session_required", &md.BackchannelLogoutSessionRequired, "a boolean"},
 	}
 	for _, f := range fields {
 		raw, ok := members[f.name]

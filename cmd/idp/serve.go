@@ -35,6 +35,7 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.DurationVar(&sf.cfg.SessionAbsoluteTimeout, "session-absolute-timeout", 7*24*time.Hour, "end a login session this long after sign-in")
 	fs.DurationVar(&sf.cfg.RefreshIdleTTL, "refresh-token-idle-ttl", 14*24*time.Hour, "end a refresh token not used for this long (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshAbsoluteTTL, "refresh-token-absolute-ttl", 90*24*time.Hour, "end a refresh token family this long after sign-in (clients may override)")
+	fs.DurationVar(&sf.cfg.BackchannelLogoutTimeout, "backchannel-logout-timeout", 5*time.Second, "bound each request delivering a logout token to a client (at most 1m)")
 	fs.DurationVar(&sf.cfg.RefreshGrace, "refresh-token-grace", 5*time.Second, "how long a just-spent refresh token may be re-presented and get the same successor (negative: never)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")

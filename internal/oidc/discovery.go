@@ -48,6 +48,10 @@ type discoveryDoc struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// OIDC Back-Channel Logout 1.0 §2.1. Front-channel logout is not
+	// offered, so frontchannel_logout_supported is absent (false).
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -76,6 +80,8 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		UILocalesSupported:                []string{"en", "zh-Hans"},
 		AuthorizationResponseISSSupported: true,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 	return json.MarshalIndent(d, "", "  ")
 }

@@ -40,6 +40,9 @@ type Config struct {
 	KeyRefreshInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
+	// BackchannelLogoutTimeout bounds each request that delivers a logout
+	// token to a client (default 5s).
+	BackchannelLogoutTimeout time.Duration
 }
 
 // ConfigError names the setting that is wrong. cmd/idp maps Setting to its
@@ -82,6 +85,7 @@ func (c Config) Validate() []ConfigError {
 		{"key-refresh-interval", c.KeyRefreshInterval, time.Hour},
 		{"client-cache-interval", c.ClientCacheInterval, time.Minute},
 		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
+		{"backchannel-logout-timeout", c.BackchannelLogoutTimeout, time.Minute},
 	}
 	for _, d := range durations {
 		if d.v < 0 {

@@ -18,6 +18,11 @@ const (
 	PathConsent    = "/consent"
 	PathRevoke     = "/revoke"
 	PathIntrospect = "/introspect"
+	// PathLogout is the end_session_endpoint (RP-Initiated Logout §2.1);
+	// PathLogoutConfirm takes the confirmation form, apart so that the
+	// endpoint itself can accept cross-site POSTs from apps.
+	PathLogout        = "/logout"
+	PathLogoutConfirm = "/logout/confirm"
 )
 
 // discoveryDoc is the OpenID Provider metadata (OIDC Discovery 1.0 §3),
@@ -31,6 +36,7 @@ type discoveryDoc struct {
 	JWKSURI                           string   `json:"jwks_uri"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -63,6 +69,7 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		JWKSURI:                           p.endpoint(PathJWKS),
 		RevocationEndpoint:                p.endpoint(PathRevoke),
 		IntrospectionEndpoint:             p.endpoint(PathIntrospect),
+		EndSessionEndpoint:                p.endpoint(PathLogout),
 		ScopesSupported:                   StandardScopes(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},

@@ -200,6 +200,13 @@ func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	api.With(forms.Handler).Post(oidc.PathLogin, p.HandleLogin)
 	api.Get(oidc.PathConsent, p.HandleConsentPage)
 	api.With(forms.Handler).Post(oidc.PathConsent, p.HandleConsent)
+	// RP-initiated logout arrives by GET or by a cross-site POST from an
+	// app, so it cannot sit behind the cross-origin check; what it can do
+	// without a confirmation needs the app's ID token for the browser's
+	// own session. The confirmation is an ordinary CSRF-checked form.
+	api.Get(oidc.PathLogout, p.HandleLogout)
+	api.Post(oidc.PathLogout, p.HandleLogout)
+	api.With(forms.Handler).Post(oidc.PathLogoutConfirm, p.HandleLogoutConfirm)
 	api.Get("/", p.HandleHome)
 	// ui.StaticHandler serves paths under /static/ itself; only the
 	// issuer's path (chi does not strip it on Mount) has to go.

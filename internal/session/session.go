@@ -210,6 +210,35 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return s, nil
 }
 
+// End ends the session with this id (storage.EndSession: its bound grants
+// are revoked and the apps in it are told by back-channel logout) and
+// clears the browser's session cookie. id may be empty (no session to
+// end): the cookie is cleared all the same.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, id string) error {
+	m.ClearCookie(w)
+	if id == "" {
+		return nil
+	}
+	if err := m.store.EndSession(ctx, id, m.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.logger.InfoContext(ctx, "session ended", slog.String("sid", id))
+	return nil
+}
+
+// ClearCookie tells the browser to drop its session cookie.
+func (m *Manager) ClearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.CookieName(),
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   m.cfg.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
 // clientIP is the peer address. Behind a proxy this is the proxy; trusting
 // X-Forwarded-For needs an explicit list of trusted proxies, which is not
 // configured yet.

@@ -20,7 +20,7 @@ import (
 
 // pageTemplates are the page files in web.Templates, each executed inside
 // layout.html.
-var pageTemplates = []string{"login", "consent", "error", "home"}
+var pageTemplates = []string{"login", "consent", "error", "home", "logout", "signed_out"}
 
 // Renderer renders Pages. It is safe for concurrent use.
 type Renderer struct {
@@ -76,8 +76,11 @@ func NewRenderer(basePath string) (*Renderer, error) {
 		LoginPage{ErrorKey: "login.error.invalid", ClientName: "c", Email: "e"},
 		ConsentPage{ClientName: "c", ClientURI: "https://c", UserEmail: "e", Scopes: []string{"openid", "x"}},
 		ErrorPage{Detail: "d"},
-		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i"},
+		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i", CSRFToken: "t"},
 		HomePage{},
+		LogoutPage{ClientName: "c", UserEmail: "e", IDTokenHint: "h", ClientID: "i", PostLogoutRedirectURI: "https://c/bye", State: "s", UILocales: "en"},
+		LogoutPage{},
+		SignedOutPage{},
 	}
 	for i := range localeTags {
 		for _, p := range samples {

@@ -545,6 +545,12 @@ func TestRegistrationJSON(t *testing.T) {
 				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 				"token_endpoint_auth_method", "scope", "application_type", "contacts", "skip_consent", "access_token_format",
 			}},
+			{"backchannel", `{"client_name": "Wiki", "redirect_uris": ["https://wiki.example/cb"], "post_logout_redirect_uris": ["https://wiki.example/bye"], "backchannel_logout_uri": "https://wiki.example/oidc/backchannel", "backchannel_logout_session_required": true}`, []string{
+				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
+				"backchannel_logout_uri", "backchannel_logout_session_required",
+			}},
 			{"machine", `{"client_name": "Batch job", "grant_types": ["client_credentials"], "scope": "invoices:read invoices:write", "access_token_format": "opaque", "allowed_resources": ["https://api.example/invoices"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "grant_types", "token_endpoint_auth_method", "scope", "application_type",

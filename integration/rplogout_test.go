@@ -17,7 +17,7 @@ const postLogoutURI = "https://app.example/signed-out?from=idp"
 func (s *testServer) logoutApp(t *testing.T, rcv *logoutReceiver) app {
 	t.Helper()
 	return s.newApp(t, "Logout App", refreshGrants+
-		`,"post_logout_redirect_uris":["`+postLogoutURI+`"]`+
+		`,"post_logout_redirect_uris":["`+postLogoutURI+`","https://app.example/bye"]`+
 		`,"backchannel_logout_uri":"`+rcv.URL+`/bc"`)
 }
 
@@ -95,9 +95,9 @@ func TestEndSessionEndpoint(t *testing.T) {
 	t.Run("an expired hint is still a hint", func(t *testing.T) {
 		b, tok, idt := s.signedInTo(t, a, "expired@example.com")
 		s.Clock.Advance(time.Hour) // the ID token lives 10 minutes
-		p := b.get(logoutURL(s, url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {postLogoutURI}}))
-		if p.Status != http.StatusFound || p.Header.Get("Location") != postLogoutURI {
-			t.Fatalf("got %d Location %q, want a redirect to %s", p.Status, p.Header.Get("Location"), postLogoutURI)
+		p := b.get(logoutURL(s, url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"x y"}}))
+		if p.Status != http.StatusFound || p.Header.Get("Location") != "https://app.example/bye?state=x+y" {
+			t.Fatalf("got %d Location %q, want a redirect to the second registered URI with state", p.Status, p.Header.Get("Location"))
 		}
 		check(t, b, tok, true)
 	})

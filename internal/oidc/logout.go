@@ -171,7 +171,11 @@ func (p *Provider) HandleLogout(w http.ResponseWriter, r *http.Request) {
 				q[k] = vs
 			}
 		}
-		p.redirect(w, r, p.endpoint(PathLogout)+"?"+q.Encode())
+		to := p.endpoint(PathLogout)
+		if len(q) > 0 {
+			to += "?" + q.Encode()
+		}
+		p.redirect(w, r, to)
 		return
 	}
 	p.logout(w, r, v, false)

@@ -237,7 +237,7 @@ func (b *browser) do(req *http.Request) *page {
 
 // rawKeyRE matches catalog keys (error.expired.title, login.submit, ...)
 // standing as text in a page.
-var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home|account)\.[a-z_]+(\.[a-z_]+)*\s*<`)
+var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home|account|logout|signed_out)\.[a-z_]+(\.[a-z_]+)*\s*<`)
 
 // origin is the scheme and host of the issuer: redirects within it stay in
 // the IdP.

@@ -36,6 +36,7 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.DurationVar(&sf.cfg.SessionAbsoluteTimeout, "session-absolute-timeout", 7*24*time.Hour, "end a login session this long after sign-in")
 	fs.DurationVar(&sf.cfg.RefreshIdleTTL, "refresh-token-idle-ttl", 14*24*time.Hour, "end a refresh token not used for this long (clients may override)")
 	fs.DurationVar(&sf.cfg.RefreshAbsoluteTTL, "refresh-token-absolute-ttl", 90*24*time.Hour, "end a refresh token family this long after sign-in (clients may override)")
+	fs.DurationVar(&sf.cfg.BackchannelLogoutTimeout, "backchannel-logout-timeout", 5*time.Second, "bound each request delivering a logout token to a client (at most 1m)")
 	fs.DurationVar(&sf.cfg.RefreshGrace, "refresh-token-grace", 5*time.Second, "how long a just-spent refresh token may be re-presented and get the same successor (negative: never)")
 	fs.StringVar(&sf.signingAlgs, "signing-algs", "RS256,ES256", "signing algorithms with keys, comma-separated: RS256 (always), ES256, EdDSA; clients choose among them with id_token_signed_response_alg")
 	fs.StringVar(&sf.cfg.AccessTokenSigningAlg, "access-token-signing-alg", "RS256", "algorithm of JWT access tokens; one of --signing-algs")

@@ -152,6 +152,18 @@ func TestRegisterRejects(t *testing.T) {
 			{"second resource bad", `{"allowed_resources": ["https://api.example/", "ftp://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[1]", "ftp://api.example/"}},
 			{"21 resources", `{"allowed_resources": [` + strings.Repeat(`"https://api.example/",`, 20) + `"https://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources", "21", "at most 20"}},
 
+			// backchannel_logout_uri (OIDC Back-Channel Logout 1.0 §2.2)
+			{"backchannel relative", `{"backchannel_logout_uri": "/logout", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", `"/logout"`}},
+			{"backchannel fragment", `{"backchannel_logout_uri": "https://a.example/bc#x", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "fragment"}},
+			{"backchannel empty fragment", `{"backchannel_logout_uri": "https://a.example/bc#", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "fragment"}},
+			{"backchannel plain http", `{"backchannel_logout_uri": "http://a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "loopback"}},
+			{"backchannel http localhost subdomain", `{"backchannel_logout_uri": "http://localhost.evil.test/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "loopback"}},
+			{"backchannel javascript", `{"backchannel_logout_uri": "javascript:alert(1)", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "https"}},
+			{"backchannel userinfo", `{"backchannel_logout_uri": "https://user@a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "user information"}},
+			{"backchannel upper-case scheme", `{"backchannel_logout_uri": "HTTPS://a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "lower case"}},
+			{"backchannel without host", `{"backchannel_logout_uri": "https:///bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "host"}},
+			{"backchannel session required without URI", `{"backchannel_logout_session_required": true, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_session_required", "backchannel_logout_uri"}},
+
 			// client_name, informational URLs, contacts
 			{"client_name too long", `{"client_name": "` + strings.Repeat("n", 201) + `", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"client_name", "200"}},
 			{"client_name with newline", `{"client_name": "a\nb", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"client_name", "control"}},
@@ -234,6 +246,21 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				Scope:                   "openid profile email offline_access",
 				ApplicationType:         "native",
 				AccessTokenFormat:       "jwt",
+			}},
+			{"back-channel logout, http on loopback for development", `{
+				"redirect_uris": ["https://a.example/cb"],
+				"backchannel_logout_uri": "http://127.0.0.1:8080/bc?tenant=1",
+				"backchannel_logout_session_required": true
+			}`, storage.ClientMetadata{
+				RedirectURIs:                     []string{"https://a.example/cb"},
+				GrantTypes:                       []string{"authorization_code"},
+				ResponseTypes:                    []string{"code"},
+				TokenEndpointAuthMethod:          "client_secret_basic",
+				Scope:                            "openid profile email offline_access",
+				ApplicationType:                  "web",
+				AccessTokenFormat:                "jwt",
+				BackchannelLogoutURI:             "http://127.0.0.1:8080/bc?tenant=1",
+				BackchannelLogoutSessionRequired: true,
 			}},
 			// RFC 7591 §2.1: no authorization_code, so no default "code";
 			// and no person, so no default scope.
@@ -539,6 +566,12 @@ func TestRegistrationJSON(t *testing.T) {
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 				"token_endpoint_auth_method", "scope", "application_type", "contacts", "skip_consent", "access_token_format",
+			}},
+			{"backchannel", `{"client_name": "Wiki", "redirect_uris": ["https://wiki.example/cb"], "post_logout_redirect_uris": ["https://wiki.example/bye"], "backchannel_logout_uri": "https://wiki.example/oidc/backchannel", "backchannel_logout_session_required": true}`, []string{
+				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
+				"backchannel_logout_uri", "backchannel_logout_session_required",
 			}},
 			{"machine", `{"client_name": "Batch job", "grant_types": ["client_credentials"], "scope": "invoices:read invoices:write", "access_token_format": "opaque", "allowed_resources": ["https://api.example/invoices"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",

@@ -91,6 +91,8 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		{"id_token_signed_response_alg", &md.IDTokenSignedResponseAlg, "a string"},
 		{"max_sessions_per_user", &md.MaxSessionsPerUser, "a whole number"},
 		{"session_limit_action", &md.SessionLimitAction, "a string"},
+		{"backchannel_logout_uri", &md.BackchannelLogoutURI, "a string"},
+		{"backchannel_logout_session_required", &md.BackchannelLogoutSessionRequired, "a boolean"},
 	}
 	for _, f := range fields {
 		raw, ok := members[f.name]

@@ -83,6 +83,10 @@ type Config struct {
 	// LoginThrottleLockout is how long a lock lasts, and the window
 	// failures are counted in (default 15m).
 	LoginThrottleLockout time.Duration
+
+	// BackchannelLogoutTimeout bounds each request that delivers a logout
+	// token to a client (default 5s).
+	BackchannelLogoutTimeout time.Duration
 }
 
 // logoutTokenTTL is the lifetime of back-channel logout tokens, which are
@@ -151,6 +155,7 @@ func (c Config) Validate() []ConfigError {
 		{"key-rotation-period", c.KeyRotationPeriod, 10 * 365 * 24 * time.Hour},
 		{"key-prepublication", c.KeyPrePublication, 365 * 24 * time.Hour},
 		{"login-throttle-lockout", c.LoginThrottleLockout, 24 * time.Hour},
+		{"backchannel-logout-timeout", c.BackchannelLogoutTimeout, time.Minute},
 	}
 	for _, d := range durations {
 		if d.v < 0 {

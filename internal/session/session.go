@@ -243,6 +243,22 @@ func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
 	})
 }
 
+// End ends the session with this id (storage.EndSession: its bound grants
+// are revoked and the apps in it are told by back-channel logout) and
+// clears the browser's session cookie. id may be empty (no session to
+// end): the cookie is cleared all the same.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, id string) error {
+	m.ClearCookie(w)
+	if id == "" {
+		return nil
+	}
+	if err := m.store.EndSession(ctx, id, m.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.logger.InfoContext(ctx, "session ended", slog.String("sid", id))
+	return nil
+}
+
 // ClearCookie tells the browser to forget its session cookie, after its
 // session has been ended.
 func (m *Manager) ClearCookie(w http.ResponseWriter) { m.setCookie(w, "", -1) }

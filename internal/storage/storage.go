@@ -40,11 +40,13 @@ type Store interface {
 	RefreshTokenStore
 	AccessTokenStore
 	LoginThrottleStore
+	BackchannelLogoutStore
 
 	// DeleteExpired removes rows that can never be used again: auth
 	// requests and authorization codes whose expires_at is before now,
 	// login sessions whose absolute expiry is before now, opaque access
-	// tokens and revoked-JWT entries whose expires_at is before now, and
+	// tokens and revoked-JWT entries whose expires_at is before now,
+	// back-channel logouts delivered or given up before now, and
 	// refresh tokens whose AbsoluteExpiresAt is before now or which are
 	// unspent with ExpiresAt before now. (Spent refresh tokens are kept
 	// until their family's absolute expiry so that reuse is recognised for
@@ -108,10 +110,18 @@ type SessionStore interface {
 	// bound to the session: SessionID = id and not Offline. ErrNotFound if
 	// there is no such session; ending an ended session is not an error
 	// (and does not move EndedAt).
+	//
+	// In the same transaction it queues a back-channel logout (CreatedAt =
+	// NextAttemptAt = now, no attempts) for every client that has a grant
+	// with SessionID = id (offline or not, revoked or not) and a
+	// BackchannelLogoutURI, unless one is already queued for that session
+	// and client: ending an ended session again reaches only the clients
+	// that joined it since.
 	EndSession(ctx context.Context, id string, now time.Time) error
 	// EndUserSessions ends every session of the user that has not ended,
-	// as EndSession does (bound grants revoked too). It returns how many
-	// sessions it ended.
+	// as EndSession does (bound grants revoked and back-channel logouts
+	// queued too, for the sessions it ends). It returns how many sessions
+	// it ended.
 	EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error)
 	// CreateSessionWithLimit inserts s under the concurrent-session limit
 	// l, in one transaction that serializes with every other
@@ -359,6 +369,51 @@ type ConsentStore interface {
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 }
 
+// BackchannelLogoutStore keeps the outbox of back-channel logouts: one row
+// per client to tell that a login session ended. Rows are added by
+// EndSession and EndUserSessions, in their transaction; a deliverer claims
+// them, sends the logout token and records the outcome.
+//
+// A claim is a lease: it moves NextAttemptAt to leaseUntil and increments
+// Attempts, so no other claimant sees the row until the lease runs out
+// (the claimant died). The outcome is recorded only by the claim that is
+// still current (Attempts unchanged since): a claimant whose lease ran out
+// and was overtaken gets ErrConflict.
+type BackchannelLogoutStore interface {
+	// ClaimBackchannelLogouts claims up to limit rows that are neither
+	// delivered nor failed and whose NextAttemptAt is at or before now,
+	// earliest first: Attempts += 1, NextAttemptAt = leaseUntil. Of many
+	// concurrent claimants each row goes to exactly one. It returns the
+	// rows as claimed.
+	ClaimBackchannelLogouts(ctx context.Context, now, leaseUntil time.Time, limit int) ([]BackchannelLogout, error)
+	// BackchannelLogoutDelivered sets DeliveredAt = now and LastError = ""
+	// on the row claimed with this attempt number. ErrNotFound if there is
+	// no such row; ErrConflict if it is finished or claimed again since.
+	BackchannelLogoutDelivered(ctx context.Context, id int64, attempt int, now time.Time) error
+	// RetryBackchannelLogout records a failed attempt: NextAttemptAt =
+	// next, LastError = lastErr. Errors as BackchannelLogoutDelivered.
+	RetryBackchannelLogout(ctx context.Context, id int64, attempt int, next time.Time, lastErr string) error
+	// BackchannelLogoutFailed gives up: FailedAt = now, LastError =
+	// lastErr. Errors as BackchannelLogoutDelivered.
+	BackchannelLogoutFailed(ctx context.Context, id int64, attempt int, now time.Time, lastErr string) error
+	// ListBackchannelLogouts returns every row, ordered by ID.
+	ListBackchannelLogouts(ctx context.Context) ([]BackchannelLogout, error)
+}
+
+// BackchannelLogout is one client to tell that a login session ended.
+type BackchannelLogout struct {
+	ID            int64 // assigned by the store
+	SessionID     string
+	UserID        string
+	ClientID      string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	Attempts      int // claims so far
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time // set when delivery was given up
+}
+
 // SigningKeyStore keeps signing keys. Private keys are stored as the caller
 // hands them over: already encrypted.
 //
@@ -485,6 +540,12 @@ type ClientMetadata struct {
 	// SessionLimitAction overrides the server's action at the limit:
 	// "evict_oldest" or "refuse"; empty means the server's.
 	SessionLimitAction string `json:"session_limit_action,omitempty"`
+	// BackchannelLogoutURI is where the client receives logout tokens
+	// (OIDC Back-Channel Logout 1.0 §2.2); empty when it takes none.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired: the client needs the sid claim in
+	// logout tokens. Gatehouse always sends it.
+	BackchannelLogoutSessionRequired bool `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Page is something Render can show: LoginPage, ConsentPage, ErrorPage or
-// HomePage. Pages are plain values; a pointer to one works too.
+// Page is something Render can show: LoginPage, ConsentPage, ErrorPage,
+// HomePage, LogoutPage or SignedOutPage. Pages are plain values; a pointer to one works too.
 type Page interface {
 	// FormActionOrigins lists origins, besides Gatehouse's own, that the
 	// page's forms may end up at. Chrome applies the form-action directive
@@ -166,6 +166,9 @@ type HomePage struct {
 	Name      string // display name; may be empty
 	Email     string
 	IssuerURL string // shown with a link to its discovery document when set
+	// CSRFToken protects the "Sign out" form shown when SignedIn; it
+	// posts csrf_token to /logout/confirm.
+	CSRFToken string
 }
 
 // FormActionOrigins returns nil: the home page has no form.
@@ -268,3 +271,37 @@ func (p AccountPage) view(loc Locale) (string, any) {
 	}
 	return "account", v
 }
+// LogoutPage asks the person to confirm signing out of Gatehouse, when the
+// logout request cannot be trusted to come from their app (OIDC
+// RP-Initiated Logout §2: the OP SHOULD ask). It posts csrf_token and the
+// request's parameters (repeated in hidden fields) to /logout/confirm.
+type LogoutPage struct {
+	CSRFToken string
+	// ClientName names the app that asked, when it is known.
+	ClientName string
+	// UserEmail is who is signed in, shown when set.
+	UserEmail string
+	// The logout request's parameters, echoed so the confirmation is
+	// checked again as a whole.
+	IDTokenHint           string
+	ClientID              string
+	PostLogoutRedirectURI string
+	State                 string
+	UILocales             string
+	// RedirectOrigin: see LoginPage.RedirectOrigin.
+	RedirectOrigin string
+}
+
+// FormActionOrigins returns RedirectOrigin when set.
+func (p LogoutPage) FormActionOrigins() []string { return originList(p.RedirectOrigin) }
+
+func (p LogoutPage) view(Locale) (string, any) { return "logout", p }
+
+// SignedOutPage says the person is signed out, when there is nowhere to
+// send them back to.
+type SignedOutPage struct{}
+
+// FormActionOrigins returns nil: the page has no form.
+func (p SignedOutPage) FormActionOrigins() []string { return nil }
+
+func (p SignedOutPage) view(Locale) (string, any) { return "signed_out", p }

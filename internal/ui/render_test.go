@@ -342,8 +342,8 @@ func TestHomePage(t *testing.T) {
 	}{
 		{"en signed out", en, HomePage{IssuerURL: "https://id.example/"}, []string{"Gatehouse", "You are not signed in."}, "Sign in"},
 		{"zh signed out", zh, HomePage{}, []string{"您尚未登录。"}, "登录"},
-		{"en signed in", en, HomePage{SignedIn: true, Name: "Ann Lee", Email: "ann@example.com"}, []string{"Signed in as Ann Lee", "ann@example.com"}, ""},
-		{"zh signed in without name", zh, HomePage{SignedIn: true, Email: "ann@example.com"}, []string{"当前登录账号：ann@example.com"}, ""},
+		{"en signed in", en, HomePage{SignedIn: true, Name: "Ann Lee", Email: "ann@example.com", CSRFToken: "tok"}, []string{"Signed in as Ann Lee", "ann@example.com"}, ""},
+		{"zh signed in without name", zh, HomePage{SignedIn: true, Email: "ann@example.com", CSRFToken: "tok2"}, []string{"当前登录账号：ann@example.com"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -354,6 +354,17 @@ func TestHomePage(t *testing.T) {
 				if !strings.Contains(text, s) {
 					t.Errorf("page lacks %q:\n%s", s, text)
 				}
+			}
+			forms := doc.all("form")
+			if tt.page.SignedIn {
+				if len(forms) != 1 || !forms[0].has("method", "post", "action", "/logout/confirm") {
+					t.Fatal("signed-in page lacks the sign-out form")
+				}
+				if got := hidden(t, forms[0], "csrf_token"); got != tt.page.CSRFToken {
+					t.Errorf("sign-out csrf_token = %q, want %q", got, tt.page.CSRFToken)
+				}
+			} else if len(forms) != 0 {
+				t.Error("signed-out page offers to sign out")
 			}
 			links := doc.all("a", "href", "/login")
 			switch {
@@ -514,5 +525,96 @@ func TestRendererLinksServedStylesheet(t *testing.T) {
 	StaticHandler().ServeHTTP(w, httptest.NewRequest("GET", href, nil))
 	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/css") {
 		t.Errorf("GET %s: %d %s", href, w.Code, w.Header().Get("Content-Type"))
+	}
+}
+
+func TestLogoutPage(t *testing.T) {
+	r, _ := newRenderer(t)
+	full := LogoutPage{
+		CSRFToken: "tok", ClientName: "Acme", UserEmail: "ann@example.com",
+		IDTokenHint: "eyJ.hint.sig", ClientID: "acme", PostLogoutRedirectURI: "https://acme.example/bye?x=1",
+		State: `s"<&`, UILocales: "zh-Hans en", RedirectOrigin: "https://acme.example",
+	}
+	tests := []struct {
+		name      string
+		loc       Locale
+		page      LogoutPage
+		title     string
+		lead      string // "" for none
+		submit    string
+		wantEcho  map[string]string // hidden fields besides csrf_token
+		formExtra string            // form-action origin in the CSP, "" for none
+	}{
+		{"en, everything", en, full, "Sign out of Gatehouse?", "Acme asked to sign you out.", "Sign out",
+			map[string]string{"id_token_hint": "eyJ.hint.sig", "client_id": "acme",
+				"post_logout_redirect_uri": "https://acme.example/bye?x=1", "state": `s"<&`, "ui_locales": "zh-Hans en"},
+			"https://acme.example"},
+		{"zh, bare", zh, LogoutPage{CSRFToken: "tok"}, "要退出 Gatehouse 吗？", "", "退出登录", map[string]string{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, doc := render(t, r, http.StatusOK, tt.loc, tt.page)
+			checkCommon(t, w, doc, tt.loc)
+			if got := doc.one(t, "h1").textContent(); got != tt.title {
+				t.Errorf("h1 = %q, want %q", got, tt.title)
+			}
+			leads := doc.all("p", "class", "lead")
+			switch {
+			case tt.lead == "" && len(leads) != 0:
+				t.Errorf("unexpected lead %q", leads[0].textContent())
+			case tt.lead != "" && (len(leads) != 1 || leads[0].textContent() != tt.lead):
+				t.Errorf("want lead %q", tt.lead)
+			}
+			form := doc.one(t, "form")
+			if !form.has("method", "post", "action", "/logout/confirm") {
+				t.Errorf("form attrs = %v, want POST /logout/confirm", form.attrs)
+			}
+			if got := hidden(t, form, "csrf_token"); got != "tok" {
+				t.Errorf("csrf_token = %q", got)
+			}
+			hiddenInputs := form.all("input", "type", "hidden")
+			if len(hiddenInputs) != 1+len(tt.wantEcho) {
+				t.Errorf("%d hidden inputs, want %d", len(hiddenInputs), 1+len(tt.wantEcho))
+			}
+			for name, want := range tt.wantEcho {
+				if got := hidden(t, form, name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+			if got := form.one(t, "button", "type", "submit").textContent(); got != tt.submit {
+				t.Errorf("submit = %q, want %q", got, tt.submit)
+			}
+			form.one(t, "a", "href", "/")
+			csp := w.Header().Get("Content-Security-Policy")
+			if tt.formExtra != "" && !strings.Contains(csp, tt.formExtra) {
+				t.Errorf("CSP %q does not allow the post-logout redirect to %s", csp, tt.formExtra)
+			}
+		})
+	}
+}
+
+func TestSignedOutPage(t *testing.T) {
+	r, _ := newRenderer(t)
+	for _, tt := range []struct {
+		name        string
+		loc         Locale
+		title, link string
+	}{
+		{"en", en, "You are signed out", "Sign in"},
+		{"zh", zh, "您已退出登录", "登录"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w, doc := render(t, r, http.StatusOK, tt.loc, SignedOutPage{})
+			checkCommon(t, w, doc, tt.loc)
+			if got := doc.one(t, "h1").textContent(); got != tt.title {
+				t.Errorf("h1 = %q, want %q", got, tt.title)
+			}
+			if got := doc.one(t, "a", "href", "/login").textContent(); got != tt.link {
+				t.Errorf("link = %q, want %q", got, tt.link)
+			}
+			if n := len(doc.all("form")); n != 0 {
+				t.Errorf("%d forms on the signed-out page", n)
+			}
+		})
 	}
 }

@@ -118,7 +118,13 @@ func endSession(ctx context.Context, tx pgx.Tx, id string, now time.Time) error 
 	_, err = tx.Exec(ctx, `
 		UPDATE grants SET revoked_at = $2
 		WHERE session_id = $1 AND session_id <> '' AND NOT offline AND revoked_at IS NULL`, id, now)
-	return err
+	if err != nil {
+		return err
+	}
+	// Every way a session ends (logout, forced logout, eviction, a new
+	// sign-in replacing it) comes through here, so every one of them
+	// tells the apps that took part.
+	return queueBackchannelLogouts(ctx, tx, []string{id}, now)
 }
 
 // EndUserSessions ends every live session of the user and revokes the
@@ -127,18 +133,27 @@ func endSession(ctx context.Context, tx pgx.Tx, id string, now time.Time) error 
 func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx,
-			`UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL`, userID, now)
+		rows, err := tx.Query(ctx,
+			`UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL RETURNING id`, userID, now)
 		if err != nil {
 			return err
 		}
-		n = tag.RowsAffected()
+		ended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = int64(len(ended))
 		_, err = tx.Exec(ctx, `
 			UPDATE grants SET revoked_at = $2
 			WHERE user_id = $1
 			  AND session_id IN (SELECT id FROM sessions WHERE user_id = $1)
 			  AND NOT offline AND revoked_at IS NULL`, userID, now)
-		return err
+		if err != nil {
+			return err
+		}
+		// Only the sessions ended now: the others were told when they
+		// ended.
+		return queueBackchannelLogouts(ctx, tx, ended, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("end user sessions: %w", err)

@@ -123,7 +123,13 @@ func endSession(ctx context.Context, tx *sql.Tx, id string, now time.Time) error
 	_, err = tx.ExecContext(ctx, `
 		UPDATE grants SET revoked_at = ?
 		WHERE session_id = ? AND session_id <> '' AND offline = 0 AND revoked_at IS NULL`, micros(now), id)
-	return err
+	if err != nil {
+		return err
+	}
+	// Every way a session ends (logout, forced logout, eviction, a new
+	// sign-in replacing it) comes through here, so every one of them
+	// tells the apps that took part.
+	return queueBackchannelLogouts(ctx, tx, []string{id}, now)
 }
 
 // EndUserSessions ends every live session of the user and revokes the
@@ -132,20 +138,30 @@ func endSession(ctx context.Context, tx *sql.Tx, id string, now time.Time) error
 func (db *DB) EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL`, micros(now), userID)
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL RETURNING id`, micros(now), userID)
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil {
+		ended, err := collect(rows, func(r scanner) (string, error) {
+			var id string
+			return id, r.Scan(&id)
+		})
+		if err != nil {
 			return err
 		}
+		n = int64(len(ended))
 		_, err = tx.ExecContext(ctx, `
 			UPDATE grants SET revoked_at = ?1
 			WHERE user_id = ?2
 			  AND session_id IN (SELECT id FROM sessions WHERE user_id = ?2)
 			  AND offline = 0 AND revoked_at IS NULL`, micros(now), userID)
-		return err
+		if err != nil {
+			return err
+		}
+		// Only the sessions ended now: the others were told when they
+		// ended.
+		return queueBackchannelLogouts(ctx, tx, ended, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("end user sessions: %w", err)

@@ -271,6 +271,7 @@ func (p AccountPage) view(loc Locale) (string, any) {
 	}
 	return "account", v
 }
+
 // LogoutPage asks the person to confirm signing out of Gatehouse, when the
 // logout request cannot be trusted to come from their app (OIDC
 // RP-Initiated Logout §2: the OP SHOULD ask). It posts csrf_token and the

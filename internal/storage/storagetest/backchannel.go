@@ -183,6 +183,34 @@ func testBackchannelLogouts(t *testing.T, open OpenFunc) {
 			must(t, err, "EndUserSessions again")
 			assertOutbox(t, s, want)
 		}},
+		{"sessions ended by the session limit queue like any other end", func(t *testing.T, s storage.Store) {
+			// Eviction and the replacement of the browser's previous
+			// session end sessions inside CreateSessionWithLimit; the
+			// apps in them must be told as after a logout.
+			ctx := t.Context()
+			seed(t, s)
+			bcClient(t, s, "c2", true)
+			evictee, replaced := fullSession("evictee", "cookie-e", "u1"), fullSession("replaced", "cookie-r", "u1")
+			evictee.LastSeenAt = t0().Add(-time.Hour) // the least recently active
+			for _, sess := range []storage.Session{evictee, replaced} {
+				must(t, s.CreateSession(ctx, sess), "CreateSession")
+			}
+			createGrant(t, s, fullGrant("g-e", "c1", "u1", "evictee"), storage.IssuedTokens{})
+			createGrant(t, s, fullGrant("g-r", "c2", "u1", "replaced"), storage.IssuedTokens{})
+			now := t0().Add(time.Minute)
+			// Max 1: the replaced session does not count, the evictee does
+			// and must go to make room.
+			evicted, err := s.CreateSessionWithLimit(ctx, fullSession("new", "cookie-n", "u1"),
+				storage.SessionLimit{Max: 1, Action: storage.SessionLimitEvictOldest, Replaces: "replaced"}, now)
+			must(t, err, "CreateSessionWithLimit")
+			if !slices.Equal(evicted, []string{"evictee"}) {
+				t.Errorf("evicted %v, want [evictee]", evicted)
+			}
+			assertOutbox(t, s, []storage.BackchannelLogout{
+				queued(0, "evictee", "u1", "c1", now),
+				queued(0, "replaced", "u1", "c2", now),
+			})
+		}},
 		{"claim takes due rows earliest first, with a lease", func(t *testing.T, s storage.Store) {
 			ctx := t.Context()
 			seed(t, s)

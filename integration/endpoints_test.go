@@ -268,7 +268,7 @@ func TestHealthAndFailClosed(t *testing.T) {
 	if r := get("/readyz"); r.Status != http.StatusOK {
 		t.Fatalf("readyz: %d %s", r.Status, r.Body)
 	}
-	if err := s.Store.Close(); err != nil {
+	if err := s.closeDatabase(); err != nil {
 		t.Fatal(err)
 	}
 	if r := get("/readyz"); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "database") {

@@ -318,7 +318,7 @@ func TestIntrospectionFailsClosed(t *testing.T) {
 	if st, _ := userinfoStatus(t, s, user.AccessToken); st != http.StatusOK {
 		t.Fatalf("userinfo before: %d", st)
 	}
-	if err := s.Store.Close(); err != nil {
+	if err := s.closeDatabase(); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {

@@ -238,7 +238,7 @@ func TestMachineTokensNeedNoDatabase(t *testing.T) {
 	jwtClient.token(t, s)
 	opaque.token(t, s)
 
-	if err := s.Store.Close(); err != nil {
+	if err := s.closeDatabase(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {

@@ -214,7 +214,7 @@ func TestRevocationFailsClosed(t *testing.T) {
 			t.Fatalf("warm-up: %d %s", r.Status, r.Body)
 		}
 	}
-	if err := s.Store.Close(); err != nil {
+	if err := s.closeDatabase(); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {

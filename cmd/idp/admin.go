@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/throttle"
@@ -86,7 +87,7 @@ func toUserJSON(u storage.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
 }
 
-func runUsers(ctx context.Context, e env) error {
+func runUsers(ctx context.Context, e env) (err error) {
 	sub, rest, err := subcommand(e.args, "create", "list", "disable", "enable", "set-password", "unlock")
 	if err != nil {
 		return err
@@ -143,6 +144,8 @@ func runUsers(ctx context.Context, e env) error {
 		return err
 	}
 	defer db.Close()
+	rec := newAdminRecorder(e, db)
+	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	svc := users.New(db, users.Options{})
 	switch sub {
 	case "unlock":
@@ -167,18 +170,22 @@ func runUsers(ctx context.Context, e env) error {
 		case err != nil:
 			return err
 		}
+		rec.Record(ctx, storage.AuditEvent{Type: audit.UserCreated, Actor: audit.ActorAdmin, UserID: u.ID,
+			Details: map[string]any{"email_verified": u.EmailVerified}})
 		return printJSON(e.stdout, toUserJSON(u))
 	case "disable":
 		ended, err := svc.Disable(ctx, id)
 		if err != nil {
 			return userError(id, err)
 		}
+		rec.Record(ctx, storage.AuditEvent{Type: audit.UserDisabled, Actor: audit.ActorAdmin, UserID: id, Details: endedDetails(ended)})
 		fmt.Fprintf(e.stdout, "disabled user %s: %s\n", id, describeEnded(ended))
 		return nil
 	case "enable":
 		if err := svc.Enable(ctx, id); err != nil {
 			return userError(id, err)
 		}
+		rec.Record(ctx, storage.AuditEvent{Type: audit.UserEnabled, Actor: audit.ActorAdmin, UserID: id})
 		fmt.Fprintf(e.stdout, "enabled user %s; sessions and grants ended earlier stay ended\n", id)
 		return nil
 	case "set-password":
@@ -194,6 +201,8 @@ func runUsers(ctx context.Context, e env) error {
 		if err != nil {
 			return userError(id, err)
 		}
+		// Never the password or its hash: only that it changed.
+		rec.Record(ctx, storage.AuditEvent{Type: audit.UserPasswordSet, Actor: audit.ActorAdmin, UserID: id, Details: endedDetails(ended)})
 		fmt.Fprintf(e.stdout, "set the password of user %s: %s\n", id, describeEnded(ended))
 		return nil
 	default:
@@ -219,6 +228,12 @@ func runUsers(ctx context.Context, e env) error {
 		}
 		return tw.Flush()
 	}
+}
+
+// endedDetails is what disabling a user or setting a password ended, for
+// the audit trail.
+func endedDetails(e users.Ended) map[string]any {
+	return map[string]any{"sessions_ended": e.Sessions, "grants_revoked": e.Grants}
 }
 
 // userError says "no user with id X" for an unknown id.
@@ -257,7 +272,7 @@ func readSecretLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-func runClients(ctx context.Context, e env) error {
+func runClients(ctx context.Context, e env) (err error) {
 	sub, rest, err := subcommand(e.args, "create", "list", "delete")
 	if err != nil {
 		return err
@@ -301,6 +316,8 @@ func runClients(ctx context.Context, e env) error {
 		return err
 	}
 	defer db.Close()
+	rec := newAdminRecorder(e, db)
+	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	svc := clients.New(db, clients.Options{})
 	switch sub {
 	case "create":
@@ -308,6 +325,8 @@ func runClients(ctx context.Context, e env) error {
 		if err != nil {
 			return err
 		}
+		rec.Record(ctx, storage.AuditEvent{Type: audit.ClientCreated, Actor: audit.ActorAdmin, ClientID: reg.Client.ID,
+			Details: map[string]any{"client_name": reg.Client.Metadata.ClientName, "auth_method": reg.Client.Metadata.TokenEndpointAuthMethod}})
 		return printJSON(e.stdout, reg)
 	case "delete":
 		id := fs.Arg(0)
@@ -317,6 +336,7 @@ func runClients(ctx context.Context, e env) error {
 			}
 			return err
 		}
+		rec.Record(ctx, storage.AuditEvent{Type: audit.ClientDeleted, Actor: audit.ActorAdmin, ClientID: id})
 		fmt.Fprintf(e.stdout, "deleted client %s\n", id)
 		return nil
 	default:

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -19,7 +20,7 @@ import (
 // runKeys is "idp keys list|rotate|revoke|rewrap": the signing keys as an
 // operator sees them. The running servers pick up every change within
 // seconds (Postgres notifications, or polling of the change counter).
-func runKeys(ctx context.Context, e env) error {
+func runKeys(ctx context.Context, e env) (err error) {
 	sub, rest, err := subcommand(e.args, "list", "rotate", "revoke", "rewrap")
 	if err != nil {
 		return err
@@ -71,7 +72,10 @@ func runKeys(ctx context.Context, e env) error {
 		return err
 	}
 	defer db.Close()
-	m := keys.NewManager(db, kek, keys.Options{Policy: policy, AdditionalKEKs: oldKEKs, Logger: discardLogger()})
+	rec := newAdminRecorder(e, db)
+	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
+	m := keys.NewManager(db, kek, keys.Options{Policy: policy, AdditionalKEKs: oldKEKs, Logger: discardLogger(),
+		OnChange: audit.KeyChanges(rec, audit.ActorAdmin)})
 
 	switch sub {
 	case "list":

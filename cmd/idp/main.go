@@ -24,6 +24,7 @@ Usage:
   idp clients  create|list|delete                                manage OAuth clients
   idp keys     list|rotate|revoke KID|rewrap                     manage signing keys
   idp sessions list|revoke|stats                                 see and end login sessions
+  idp audit    list [--user ID] [--session SID] [--type T,...]   show the audit trail
 
 Every flag also reads an IDP_ environment variable (--database-url: IDP_DATABASE_URL).
 Run "idp COMMAND -h" for a command's flags.
@@ -70,6 +71,8 @@ func run(ctx context.Context, e env) int {
 		err = runKeys(ctx, e)
 	case "sessions":
 		err = runSessions(ctx, e)
+	case "audit":
+		err = runAudit(ctx, e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0

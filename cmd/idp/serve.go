@@ -46,6 +46,7 @@ func (sf *serverFlags) register(fs *flag.FlagSet, defaultListen string) {
 	fs.IntVar(&sf.cfg.LoginThrottleAccountLimit, "login-throttle-account-limit", 10, "failed sign-ins for one email that lock it for the lockout; delays from half as many (negative: off)")
 	fs.IntVar(&sf.cfg.LoginThrottleIPLimit, "login-throttle-ip-limit", 100, "failed sign-ins from one client IP (IPv6: /64) that lock it for the lockout; delays from half as many (negative: off, e.g. behind a proxy)")
 	fs.DurationVar(&sf.cfg.LoginThrottleLockout, "login-throttle-lockout", 15*time.Minute, "how long a sign-in lock lasts, and the window failures are counted in")
+	fs.DurationVar(&sf.cfg.AuditRetention, "audit-retention", server.DefaultAuditRetention, "delete audit events older than this (0: the default, 2160h = 90 days; negative: keep forever)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
@@ -73,6 +74,12 @@ func (s *Server) clientCredentials(ctx context.Context, client storage.Client, r
 	}
 	s.deps.Logger.DebugContext(ctx, "token issued",
 		slog.String("grant_type", GrantClientCredentials), slog.String("client_id", client.ID))
+	// Queued, not written: a JWT machine token still touches no database
+	// on this goroutine.
+	s.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.TokenIssued, Actor: audit.Client(client.ID), ClientID: client.ID,
+		Details: map[string]any{"grant_type": GrantClientCredentials, "scope": JoinScope(scopes)},
+	})
 	// RFC 6749 §4.4.3: no refresh token.
 	return s.tokenResponse(at, "", scopes), nil
 }

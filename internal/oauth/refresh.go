@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -155,6 +156,7 @@ func (s *Server) refresh(ctx context.Context, client storage.Client, req TokenRe
 	s.deps.Logger.InfoContext(ctx, "token issued",
 		slog.String("grant_type", GrantRefreshToken), slog.String("client_id", client.ID),
 		slog.String("user_id", rt.UserID), slog.String("grant_id", rt.GrantID))
+	s.recordRefreshed(ctx, g, scopes, false)
 	return s.tokenResponse(at, next, scopes), nil
 }
 
@@ -201,6 +203,7 @@ func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt sto
 						return nil, TemporarilyUnavailable(err)
 					}
 				}
+				s.recordRefreshed(ctx, g, scopes, true)
 				return s.tokenResponse(at, next, scopes), nil
 			}
 		}
@@ -211,7 +214,33 @@ func (s *Server) spentRefresh(ctx context.Context, client storage.Client, rt sto
 	}
 	s.deps.Logger.WarnContext(ctx, "refresh token reused; grant revoked",
 		slog.String("client_id", client.ID), slog.String("user_id", rt.UserID), slog.String("grant_id", rt.GrantID))
+	// The token does not carry the login session; the grant does. A rare
+	// path, so one more read is fine; without it the event still names
+	// the grant.
+	var sid string
+	if g, err := s.deps.Store.GetGrant(ctx, rt.GrantID); err == nil {
+		sid = g.SessionID
+	}
+	s.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.RefreshReuseDetected, Actor: audit.Client(client.ID),
+		UserID: rt.UserID, ClientID: client.ID, SessionID: sid,
+		Details: map[string]any{"grant_id": rt.GrantID, "grant_revoked": true},
+	})
 	return nil, InvalidGrant("the refresh token has already been used")
+}
+
+// recordRefreshed audits a refresh under g. retry marks a spent token
+// presented again within the grace window, answered with the same
+// successor.
+func (s *Server) recordRefreshed(ctx context.Context, g storage.Grant, scopes []string, retry bool) {
+	d := map[string]any{"grant_type": GrantRefreshToken, "grant_id": g.ID, "scope": JoinScope(scopes)}
+	if retry {
+		d["retry"] = true
+	}
+	s.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.TokenRefreshed, Actor: audit.Client(g.ClientID),
+		UserID: g.UserID, ClientID: g.ClientID, SessionID: g.SessionID, Details: d,
+	})
 }
 
 // narrowScopes applies a refresh request's scope parameter: RFC 6749 §6

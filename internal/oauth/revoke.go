@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -82,12 +83,16 @@ func (s *Server) Revoke(ctx context.Context, client storage.Client, token string
 			return nil // not ours to revoke, expired, or not a token at all
 		}
 		if g := c.GrantID(); g != "" {
-			return s.revokeGrant(ctx, client, g, now)
+			return s.revokeGrant(ctx, client, g, now, "access_token")
 		}
 		if err := s.deps.Store.RevokeJWT(ctx, c.ID, c.ExpiresAt.Time()); err != nil {
 			return fmt.Errorf("revoke JWT: %w", err)
 		}
 		s.deps.Logger.InfoContext(ctx, "token revoked", slog.String("kind", "machine JWT"), slog.String("client_id", client.ID))
+		s.deps.Audit.Record(ctx, storage.AuditEvent{
+			Type: audit.TokenRevoked, Actor: audit.Client(client.ID), ClientID: client.ID,
+			Details: map[string]any{"kind": "access_token", "format": "jwt", "jti": c.ID},
+		})
 		return nil
 	}
 	hash := secrets.Hash(token)
@@ -101,6 +106,18 @@ func (s *Server) Revoke(ctx context.Context, client storage.Client, token string
 			return fmt.Errorf("revoke access token: %w", err)
 		}
 		s.deps.Logger.InfoContext(ctx, "token revoked", slog.String("kind", "opaque access token"), slog.String("client_id", client.ID))
+		e := storage.AuditEvent{
+			Type: audit.TokenRevoked, Actor: audit.Client(client.ID), ClientID: client.ID,
+			Details: map[string]any{"kind": "access_token", "format": "opaque"},
+		}
+		if at.GrantID != "" {
+			e.UserID = at.Subject
+			e.Details["grant_id"] = at.GrantID
+			if g, err := s.deps.Store.GetGrant(ctx, at.GrantID); err == nil {
+				e.SessionID = g.SessionID
+			}
+		}
+		s.deps.Audit.Record(ctx, e)
 		return nil
 	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("revoke: %w", err)
@@ -114,13 +131,25 @@ func (s *Server) Revoke(ctx context.Context, client storage.Client, token string
 	case rt.ClientID != client.ID:
 		return nil
 	}
-	return s.revokeGrant(ctx, client, rt.GrantID, now)
+	return s.revokeGrant(ctx, client, rt.GrantID, now, "refresh_token")
 }
 
-func (s *Server) revokeGrant(ctx context.Context, client storage.Client, grantID string, now time.Time) error {
+// revokeGrant revokes a grant because a token of kind under it was
+// revoked.
+func (s *Server) revokeGrant(ctx context.Context, client storage.Client, grantID string, now time.Time, kind string) error {
 	if err := s.deps.Store.RevokeGrant(ctx, grantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
 	s.deps.Logger.InfoContext(ctx, "grant revoked", slog.String("client_id", client.ID), slog.String("grant_id", grantID))
+	e := storage.AuditEvent{
+		Type: audit.TokenRevoked, Actor: audit.Client(client.ID), ClientID: client.ID,
+		Details: map[string]any{"kind": kind, "grant_id": grantID, "grant_revoked": true},
+	}
+	// The user and login session are the grant's. Revocation is not a
+	// hot path; without the read the event still names the grant.
+	if g, err := s.deps.Store.GetGrant(ctx, grantID); err == nil {
+		e.UserID, e.SessionID = g.UserID, g.SessionID
+	}
+	s.deps.Audit.Record(ctx, e)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
@@ -122,9 +123,12 @@ type Deps struct {
 	// key-encryption keys: a successor derived under one of them is
 	// recognised as the same refresh, not as reuse.
 	PreviousSuccessorKeys [][]byte
-	Now                   func() time.Time
-	Rand                  io.Reader
-	Logger                *slog.Logger
+	// Audit receives token.issued, token.refreshed, token.revoked,
+	// refresh.reuse_detected and code.replayed; nil records nothing.
+	Audit  *audit.Recorder
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
 }
 
 func (d Deps) withDefaults() Deps {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -215,6 +216,14 @@ func (s *Server) exchangeCode(ctx context.Context, client storage.Client, req To
 	s.deps.Logger.InfoContext(ctx, "token issued",
 		slog.String("grant_type", GrantAuthorizationCode), slog.String("client_id", client.ID),
 		slog.String("user_id", code.UserID), slog.String("grant_id", code.GrantID))
+	s.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.TokenIssued, Actor: audit.Client(client.ID),
+		UserID: code.UserID, ClientID: client.ID, SessionID: code.SessionID,
+		Details: map[string]any{
+			"grant_type": GrantAuthorizationCode, "grant_id": g.ID, "scope": JoinScope(code.Scopes),
+			"refresh_token": issued.RefreshToken != nil, "offline": g.Offline,
+		},
+	})
 	return resp, nil
 }
 
@@ -287,6 +296,11 @@ func (s *Server) replayed(ctx context.Context, code storage.AuthCode, now time.T
 	}
 	s.deps.Logger.WarnContext(ctx, "authorization code replayed; grant revoked",
 		slog.String("client_id", code.ClientID), slog.String("grant_id", code.GrantID))
+	s.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.CodeReplayed, Actor: audit.Client(code.ClientID),
+		UserID: code.UserID, ClientID: code.ClientID, SessionID: code.SessionID,
+		Details: map[string]any{"grant_id": code.GrantID, "grant_revoked": true},
+	})
 	return InvalidGrant("the authorization code has already been used")
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
@@ -98,6 +99,13 @@ func (p *Provider) HandleConsent(w http.ResponseWriter, r *http.Request) {
 			p.unavailable(w, r, err)
 			return
 		}
+		p.deps.Audit.Record(ctx, storage.AuditEvent{
+			Type: audit.ConsentGranted, Actor: audit.User(cur.User.ID), Time: now,
+			UserID: cur.User.ID, ClientID: client.ID, SessionID: cur.Session.ID,
+			// scope: what this request asked for; consented: everything
+			// the person has now granted the client.
+			Details: map[string]any{"scope": oauth.JoinScope(ar.Scopes), "consented": oauth.JoinScope(scopes)},
+		})
 		f := resume(ar, client, cur, handle)
 		f.consented = true
 		p.proceed(w, r, f)

@@ -1,12 +1,14 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
@@ -83,6 +85,7 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		// Throttle.Attempt has already counted this as a failure.
 		p.deps.Logger.InfoContext(ctx, "sign-in failed", slog.String("client_id", ar.ClientID), slog.String("ip", ip))
+		p.recordLoginFailed(ctx, err, ar.ClientID)
 		p.loginAgain(w, r, ar, client, handle, http.StatusUnauthorized, "login.error.invalid", 0)
 		return
 	}
@@ -115,6 +118,10 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, err)
 		return
 	}
+	p.deps.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.LoginSucceeded, Actor: audit.User(user.ID), UserID: user.ID, SessionID: sess.ID,
+		ClientID: ar.ClientID, Time: sess.AuthTime, Details: map[string]any{"amr": "pwd"},
+	})
 	if handle == "" {
 		if loginNext(form.Get("next")) == "account" {
 			p.redirect(w, r, p.endpoint(PathAccount))
@@ -154,6 +161,19 @@ func (p *Provider) loginAgain(w http.ResponseWriter, r *http.Request, ar storage
 		page.RedirectOrigin = redirectOrigin(ar.RedirectURI)
 	}
 	p.deps.Renderer.Render(w, status, loc, page)
+}
+
+// recordLoginFailed audits a refused sign-in. The email that was typed is
+// not recorded, not even hashed (see audit.LoginFailed); the account is,
+// when there is one. The actor is left empty: nobody was authenticated.
+func (p *Provider) recordLoginFailed(ctx context.Context, err error, clientID string) {
+	e := storage.AuditEvent{Type: audit.LoginFailed, ClientID: clientID, Details: map[string]any{}}
+	var ce *users.CredentialsError
+	if errors.As(err, &ce) {
+		e.UserID = ce.UserID
+		e.Details["reason"] = ce.Reason
+	}
+	p.deps.Audit.Record(ctx, e)
 }
 
 // clientName is what the pages call a client.

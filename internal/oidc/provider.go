@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
@@ -85,9 +86,11 @@ type Deps struct {
 	Throttle *throttle.Limiter
 	Renderer *ui.Renderer
 	CSRF     ui.CSRF
-	Now      func() time.Time
-	Rand     io.Reader
-	Logger   *slog.Logger
+	// Audit receives sign-ins and consents; nil records nothing.
+	Audit  *audit.Recorder
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
 }
 
 // Provider serves the OpenID Connect endpoints.

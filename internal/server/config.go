@@ -52,8 +52,13 @@ type Config struct {
 	// KeyRefreshInterval is how often signing keys are reloaded from the
 	// database (default 1s).
 	KeyRefreshInterval time.Duration
-	// ShutdownTimeout bounds the graceful shutdown (default 15s).
+	// ShutdownTimeout bounds the graceful shutdown (default 15s): first
+	// of the HTTP server, then, with as long again, of the audit trail's
+	// last writes.
 	ShutdownTimeout time.Duration
+	// AuditRetention is how long audit events are kept (default 90 days);
+	// negative keeps them forever.
+	AuditRetention time.Duration
 
 	// SigningAlgorithms keep an active and a pre-published next signing
 	// key each (default RS256 and ES256; RS256 is always among them, as
@@ -88,6 +93,10 @@ type Config struct {
 	// token to a client (default 5s).
 	BackchannelLogoutTimeout time.Duration
 }
+
+// DefaultAuditRetention is how long audit events are kept unless
+// configured otherwise: 90 days.
+const DefaultAuditRetention = 90 * 24 * time.Hour
 
 // logoutTokenTTL is the lifetime of back-channel logout tokens, which are
 // signed with the same keys.
@@ -224,6 +233,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AccessTokenSigningAlg == "" {
 		c.AccessTokenSigningAlg = keys.RS256
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = DefaultAuditRetention
 	}
 	return c
 }

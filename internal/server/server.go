@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/backchannel"
 	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
@@ -47,6 +48,7 @@ type Server struct {
 	keys     *keys.Manager
 	clients  *clients.Cache
 	provider *oidc.Provider
+	audit    *audit.Recorder
 	handler  http.Handler
 
 	backchannel *backchannel.Deliverer
@@ -77,6 +79,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	secure := issuer.Scheme == "https"
 
+	// The recorder's writer goroutine runs from here; Serve closes it
+	// after the HTTP server has stopped. A server that fails to build
+	// closes it on the way out.
+	rec := audit.NewRecorder(deps.Store, audit.Options{Now: deps.Now, Logger: deps.Logger})
+	built := false
+	defer func() {
+		if !built {
+			_ = rec.Close(ctx)
+		}
+	}()
 	policy := cfg.keyPolicy().WithDefaults()
 	// Every session that ends through this server (logout, a new sign-in
 	// replacing a session, account and admin actions) wakes the
@@ -92,6 +104,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	km := keys.NewManager(rawStore, deps.KEK, keys.Options{
 		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, RefreshInterval: cfg.KeyRefreshInterval,
 		Policy: policy, AdditionalKEKs: deps.AdditionalKEKs,
+		// The server changes keys only on its schedule: actor "system".
+		OnChange: audit.KeyChanges(rec, audit.ActorSystem),
 	})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -142,6 +156,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		IDTokens:              oidc.NewIDTokens(oidcCfg, km, deps.Now),
 		SuccessorKey:          deps.KEK.Derive(successorKeyLabel),
 		PreviousSuccessorKeys: previousSuccessorKeys,
+		Audit:                 rec,
 		Now:                   deps.Now,
 		Rand:                  deps.Rand,
 		Logger:                deps.Logger,
@@ -162,6 +177,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		Throttle: throttle.New(deps.Store, throttlePolicy, throttle.Options{Now: deps.Now, Logger: deps.Logger}),
 		Renderer: renderer,
 		CSRF:     ui.CSRF{Secure: secure, Rand: deps.Rand},
+		Audit:    rec,
 		Now:      deps.Now,
 		Rand:     deps.Rand,
 		Logger:   deps.Logger,
@@ -169,8 +185,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, keys: km, clients: cache, provider: provider, backchannel: deliverer}
+	s := &Server{cfg: cfg, deps: deps, keys: km, clients: cache, provider: provider, backchannel: deliverer, audit: rec}
 	s.handler = s.routes(oauthSrv, secure)
+	built = true
 	return s, nil
 }
 
@@ -194,11 +211,15 @@ func (s *Server) Backchannel() *backchannel.Deliverer { return s.backchannel }
 // Keys exposes the key manager (for tests and readiness).
 func (s *Server) Keys() *keys.Manager { return s.keys }
 
+// Audit exposes the audit recorder (tests flush it before reading the
+// trail).
+func (s *Server) Audit() *audit.Recorder { return s.audit }
+
 // routes mounts every endpoint under the issuer's path.
 func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	p := s.provider
 	r := chi.NewRouter()
-	r.Use(recoverer(s.deps.Logger), accessLog(s.deps.Logger), securityHeaders(secure))
+	r.Use(recoverer(s.deps.Logger), accessLog(s.deps.Logger), securityHeaders(secure), audit.Middleware)
 
 	api := chi.NewRouter()
 	api.Get(oidc.PathDiscovery, p.HandleDiscovery)
@@ -299,14 +320,20 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 }
 
 // Serve is Run on an existing listener.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) (err error) {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keys.Run(bg) })
 	wg.Go(func() { s.clients.Run(bg) })
 	wg.Go(func() { s.janitor(bg) })
 	wg.Go(func() { s.backchannel.Run(bg) })
-	defer func() { stopBG(); wg.Wait() }()
+	// On the way out: stop the background loops (the key schedule records
+	// events too), then write what the audit recorder still holds.
+	defer func() {
+		stopBG()
+		wg.Wait()
+		err = errors.Join(err, s.closeAudit(context.WithoutCancel(ctx)))
+	}()
 
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -340,6 +367,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net
 	return nil
 }
 
+// closeAudit writes the audit events still queued, after the HTTP server
+// has stopped (no request can record any more). It has a shutdown timeout
+// of its own, so that slow requests cannot eat the time the database needs
+// for the last batches; what cannot be written goes to the log at ERROR.
+func (s *Server) closeAudit(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.audit.Close(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// deleteOldAuditEvents applies the audit retention; a negative retention
+// keeps everything.
+func (s *Server) deleteOldAuditEvents(ctx context.Context) {
+	if s.cfg.AuditRetention < 0 {
+		return
+	}
+	n, err := s.deps.Store.DeleteAuditEventsBefore(ctx, s.deps.Now().Add(-s.cfg.AuditRetention))
+	if err != nil {
+		s.deps.Logger.WarnContext(ctx, "delete old audit events", slog.Any("error", err))
+	} else if n > 0 {
+		s.deps.Logger.InfoContext(ctx, "deleted audit events past retention", slog.Int64("events", n), slog.Duration("retention", s.cfg.AuditRetention))
+	}
+}
+
 // janitor deletes rows that can never be used again. Used authorization
 // codes are kept an hour past expiry so that a late replay is still
 // recognised as one (and revokes what the code issued).
@@ -357,6 +411,7 @@ func (s *Server) janitor(ctx context.Context) {
 			} else if n > 0 {
 				s.deps.Logger.InfoContext(ctx, "deleted expired rows", slog.Int64("rows", n))
 			}
+			s.deleteOldAuditEvents(ctx)
 		}
 	}
 }

@@ -41,6 +41,7 @@ type Store interface {
 	AccessTokenStore
 	LoginThrottleStore
 	BackchannelLogoutStore
+	AuditStore
 
 	// DeleteExpired removes rows that can never be used again: auth
 	// requests and authorization codes whose expires_at is before now,
@@ -353,6 +354,55 @@ type LoginThrottle struct {
 	// ExpiresAt is when the counter means nothing any more and may be
 	// deleted: a window after the last failure.
 	ExpiresAt time.Time
+}
+
+// AuditStore keeps the audit trail: who did what, when. It is append-only:
+// the database rejects UPDATE on it (a trigger, on every backend), and rows
+// leave only through DeleteAuditEventsBefore (retention).
+type AuditStore interface {
+	// AppendAuditEvents inserts events in order, in one statement: all of
+	// them or none. The database assigns each its ID (the events' own ID
+	// fields are ignored); IDs increase in the order given. Details are
+	// stored as a JSON object.
+	AppendAuditEvents(ctx context.Context, events []AuditEvent) error
+	// ListAuditEvents returns the events that match every set field of f,
+	// ordered by ID.
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// DeleteAuditEventsBefore removes events whose Time is before t and
+	// returns how many it removed.
+	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// AuditEvent is one entry of the audit trail. Details must never hold
+// secrets, tokens, codes or passwords: only identifiers and facts (reason,
+// grant_type, scope, kid, jti...).
+type AuditEvent struct {
+	ID   int64 // assigned by the database, increasing
+	Time time.Time
+	Type string // e.g. "login.succeeded"; see package audit
+	// Actor is who acted: "user:<id>", "client:<id>", "admin" (the CLI) or
+	// "system" (the server on its own schedule).
+	Actor     string
+	SessionID string
+	UserID    string
+	ClientID  string
+	IP        string
+	UserAgent string
+	// Details are stored as a JSON object and read back as encoding/json
+	// decodes one (numbers as float64); an empty map reads back as nil.
+	Details map[string]any
+}
+
+// AuditFilter selects audit events. Zero fields do not filter.
+type AuditFilter struct {
+	UserID    string
+	ClientID  string
+	SessionID string
+	Types     []string  // any of these
+	Since     time.Time // Time >= Since
+	Until     time.Time // Time < Until
+	AfterID   int64     // ID > AfterID, for paging
+	Limit     int       // at most this many; 0 means no limit
 }
 
 // ConsentStore remembers which scopes a user granted to a client.

@@ -39,6 +39,28 @@ const (
 // which. Any other error from Authenticate is a server-side failure.
 var ErrInvalidCredentials = errors.New("users: invalid email or password")
 
+// Reasons a CredentialsError gives.
+const (
+	ReasonUnknownAccount = "unknown_account" // no such email (or it is too long to be one)
+	ReasonBadPassword    = "bad_password"
+	ReasonDisabled       = "disabled" // the password was right
+	ReasonNoPassword     = "no_password"
+)
+
+// CredentialsError is the ErrInvalidCredentials Authenticate returns, with
+// why, for the audit trail and logs. Its message is ErrInvalidCredentials'
+// own: Reason must never reach the person signing in, or the form would
+// tell which addresses have accounts.
+type CredentialsError struct {
+	Reason string // one of the Reason constants
+	UserID string // the account, when the email matched one
+}
+
+func (e *CredentialsError) Error() string { return ErrInvalidCredentials.Error() }
+
+// Unwrap makes errors.Is(err, ErrInvalidCredentials) hold.
+func (e *CredentialsError) Unwrap() error { return ErrInvalidCredentials }
+
 // ValidationError says which input field of CreateUser is unacceptable and
 // why. Message never contains the password.
 type ValidationError struct {
@@ -295,7 +317,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (sto
 	// demand is a denial of service. Saying no early reveals nothing about
 	// the account.
 	if len(password) > MaxPasswordLen {
-		return storage.User{}, ErrInvalidCredentials
+		return storage.User{}, &CredentialsError{Reason: ReasonBadPassword}
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
 	var u storage.User
@@ -313,7 +335,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (sto
 			return storage.User{}, err
 		}
 		s.opts.Logger.InfoContext(ctx, "authentication failed", "reason", "unknown_email")
-		return storage.User{}, ErrInvalidCredentials
+		return storage.User{}, &CredentialsError{Reason: ReasonUnknownAccount}
 	case err != nil:
 		return storage.User{}, fmt.Errorf("authenticate: look up user: %w", err)
 	}
@@ -324,7 +346,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (sto
 			return storage.User{}, err
 		}
 		s.opts.Logger.InfoContext(ctx, "authentication failed", "reason", "no_password", "user_id", u.ID)
-		return storage.User{}, ErrInvalidCredentials
+		return storage.User{}, &CredentialsError{Reason: ReasonNoPassword, UserID: u.ID}
 	}
 	ok, err := VerifyPassword(u.PasswordHash, password)
 	if err != nil {
@@ -334,12 +356,12 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (sto
 	switch {
 	case !ok:
 		s.opts.Logger.InfoContext(ctx, "authentication failed", "reason", "wrong_password", "user_id", u.ID)
-		return storage.User{}, ErrInvalidCredentials
+		return storage.User{}, &CredentialsError{Reason: ReasonBadPassword, UserID: u.ID}
 	case u.Disabled:
 		// Checked after the password so a disabled account costs the same
 		// and a wrong guess does not learn the account is disabled.
 		s.opts.Logger.InfoContext(ctx, "authentication failed", "reason", "disabled", "user_id", u.ID)
-		return storage.User{}, ErrInvalidCredentials
+		return storage.User{}, &CredentialsError{Reason: ReasonDisabled, UserID: u.ID}
 	}
 	return u, nil
 }

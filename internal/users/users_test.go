@@ -252,6 +252,18 @@ func TestAuthenticate(t *testing.T) {
 			{"disabled, wrong password", "disabled@example.com", "nope-nope", "", users.ErrInvalidCredentials},
 			{"no password set", "nopassword@example.com", "", "", users.ErrInvalidCredentials},
 		}
+		// reason and user id of each refusal
+		wantReasons := map[string][2]string{
+			"wrong password":           {users.ReasonBadPassword, ada.ID},
+			"empty password":           {users.ReasonBadPassword, ada.ID},
+			"password over the limit":  {users.ReasonBadPassword, ""},
+			"unknown email":            {users.ReasonUnknownAccount, ""},
+			"empty email":              {users.ReasonUnknownAccount, ""},
+			"overlong email":           {users.ReasonUnknownAccount, ""},
+			"disabled, right password": {users.ReasonDisabled, "disabled"},
+			"disabled, wrong password": {users.ReasonBadPassword, "disabled"},
+			"no password set":          {users.ReasonNoPassword, "nopassword"},
+		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				u, err := f.svc.Authenticate(ctx, tt.email, tt.password)
@@ -269,6 +281,13 @@ func TestAuthenticate(t *testing.T) {
 				}
 				if err.Error() != users.ErrInvalidCredentials.Error() {
 					t.Errorf("error %q says more than ErrInvalidCredentials", err)
+				}
+				// Why, for the audit trail only.
+				var ce *users.CredentialsError
+				if want, ok := wantReasons[tt.name]; ok {
+					if !errors.As(err, &ce) || ce.Reason != want[0] || ce.UserID != want[1] {
+						t.Errorf("CredentialsError = %+v, want reason %q, user %q", ce, want[0], want[1])
+					}
 				}
 			})
 		}

@@ -22,3 +22,10 @@ func (db *DB) MigrateDownTo(ctx context.Context, version int64) error {
 		return err
 	})
 }
+
+// ExecRaw runs one statement outside the Store interface, for conformance
+// cases that check what the database itself refuses.
+func (db *DB) ExecRaw(ctx context.Context, sql string) error {
+	_, err := db.pool.Exec(ctx, sql)
+	return err
+}

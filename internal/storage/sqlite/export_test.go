@@ -27,3 +27,10 @@ func (db *DB) MigrateDownTo(ctx context.Context, version int64) error {
 // SQL is the underlying handle, for tests that write rows the way an older
 // schema had them.
 func (db *DB) SQL() *sql.DB { return db.db }
+
+// ExecRaw runs one statement outside the Store interface, for conformance
+// cases that check what the database itself refuses.
+func (db *DB) ExecRaw(ctx context.Context, sql string) error {
+	_, err := db.db.ExecContext(ctx, sql)
+	return err
+}

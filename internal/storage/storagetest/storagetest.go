@@ -40,6 +40,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"LoginThrottles", testLoginThrottles},
 		{"DeleteExpired", testDeleteExpired},
 		{"BackchannelLogouts", testBackchannelLogouts},
+		{"Audit", testAudit},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/useragent"
 )
@@ -42,7 +43,7 @@ type clientActivityJSON struct {
 	Users      int64  `json:"users"`
 }
 
-func runSessions(ctx context.Context, e env) error {
+func runSessions(ctx context.Context, e env) (err error) {
 	sub, rest, err := subcommand(e.args, "list", "revoke", "stats")
 	if err != nil {
 		return err
@@ -100,7 +101,9 @@ func runSessions(ctx context.Context, e env) error {
 	case "list":
 		return listSessions(ctx, e, db, userID, now, now.Add(-idle), asJSON)
 	case "revoke":
-		return revokeSessions(ctx, e, db, sid, userID, now)
+		rec := newAdminRecorder(e, db)
+		defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
+		return revokeSessions(ctx, e, db, rec, sid, userID, now)
 	default:
 		return sessionStats(ctx, e, db, minutes, now, asJSON)
 	}
@@ -165,7 +168,7 @@ func userEmails(ctx context.Context, db storage.Store) (map[string]string, error
 // revokeSessions is the forced logout: through EndSession and
 // EndUserSessions, so everything that must follow the end of a session
 // (its bound grants and refresh tokens revoked, apps told) follows.
-func revokeSessions(ctx context.Context, e env, db storage.Store, sid, userID string, now time.Time) error {
+func revokeSessions(ctx context.Context, e env, db storage.Store, rec *audit.Recorder, sid, userID string, now time.Time) error {
 	if sid != "" {
 		s, err := db.GetSession(ctx, sid)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -177,6 +180,10 @@ func revokeSessions(ctx context.Context, e env, db storage.Store, sid, userID st
 		if err := db.EndSession(ctx, sid, now); err != nil {
 			return err
 		}
+		if s.EndedAt == nil {
+			rec.Record(ctx, storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.ActorAdmin, Time: now,
+				SessionID: sid, UserID: s.UserID, Details: map[string]any{"by": audit.ActorAdmin}})
+		}
 		what := "ended session " + sid
 		if s.EndedAt != nil {
 			what = "session " + sid + " had already ended at " + s.EndedAt.Format(time.RFC3339) + "; revoked any grants made in it since"
@@ -187,9 +194,19 @@ func revokeSessions(ctx context.Context, e env, db storage.Store, sid, userID st
 	if _, err := db.GetUser(ctx, userID); err != nil {
 		return userError(userID, err)
 	}
+	// The sessions about to end, each to get its own audit event, so that
+	// "idp audit list --session SID" tells how every one of them ended.
+	live, err := db.ListUserSessions(ctx, userID, now)
+	if err != nil {
+		return err
+	}
 	n, err := db.EndUserSessions(ctx, userID, now)
 	if err != nil {
 		return err
+	}
+	for _, s := range live {
+		rec.Record(ctx, storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.ActorAdmin, Time: now,
+			SessionID: s.ID, UserID: userID, Details: map[string]any{"by": audit.ActorAdmin}})
 	}
 	fmt.Fprintf(e.stdout, "ended %s of user %s: their refresh tokens and session-bound grants are revoked%s",
 		plural(n, "session"), userID, jwtCaveatCLI)

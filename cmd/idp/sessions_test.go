@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/sqlite"
 )
 
@@ -95,6 +97,22 @@ func TestSessionsListRevokeStats(t *testing.T) {
 			}
 			if got := list("--user", ada.ID); len(got) != 0 {
 				t.Errorf("ada's sessions after revoke = %s", sids(got))
+			}
+			// Each forced logout is in the audit trail once, by the admin
+			// (revoking the ended s1 again added nothing).
+			evs, err := b.store.ListAuditEvents(t.Context(), storage.AuditFilter{Types: []string{audit.SessionRevoked}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range evs {
+				if e.Actor != audit.ActorAdmin || e.UserID != ada.ID || e.Details["by"] != audit.ActorAdmin {
+					t.Errorf("audit event %+v", e)
+				}
+				got = append(got, e.SessionID)
+			}
+			if strings.Join(got, ",") != "s1,s2" {
+				t.Errorf("session.revoked events for %v, want s1,s2", got)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/useragent"
@@ -154,10 +155,14 @@ func (p *Provider) HandleAccountEndSession(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if sid == cur.Session.ID {
+		p.deps.Audit.Record(r.Context(), storage.AuditEvent{Type: audit.Logout, Actor: audit.User(cur.User.ID),
+			SessionID: sid, UserID: cur.User.ID, Details: map[string]any{"via": "account"}})
 		p.deps.Sessions.ClearCookie(w)
 		p.redirect(w, r, p.endpoint("/"))
 		return
 	}
+	p.deps.Audit.Record(r.Context(), storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.User(cur.User.ID),
+		SessionID: sid, UserID: cur.User.ID, Details: map[string]any{"by": "user", "by_session": cur.Session.ID}})
 	p.redirect(w, r, p.endpoint(PathAccount)+"?done=signed_out")
 }
 
@@ -168,7 +173,12 @@ func (p *Provider) HandleAccountEndOthers(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	if _, err := p.deps.Sessions.EndOthers(r.Context(), cur.User.ID, cur.Session.ID); err != nil {
+	ended, err := p.deps.Sessions.EndOthers(r.Context(), cur.User.ID, cur.Session.ID)
+	for _, sid := range ended { // also those ended before a failure
+		p.deps.Audit.Record(r.Context(), storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.User(cur.User.ID),
+			SessionID: sid, UserID: cur.User.ID, Details: map[string]any{"by": "user", "by_session": cur.Session.ID}})
+	}
+	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
@@ -209,5 +219,7 @@ func (p *Provider) HandleAccountRevokeApp(w http.ResponseWriter, r *http.Request
 	}
 	p.deps.Logger.InfoContext(ctx, "access revoked by its user", slog.String("user_id", cur.User.ID),
 		slog.String("client_id", clientID), slog.Int64("grants", n))
+	p.deps.Audit.Record(ctx, storage.AuditEvent{Type: audit.ConsentRevoked, Actor: audit.User(cur.User.ID),
+		SessionID: cur.Session.ID, UserID: cur.User.ID, ClientID: clientID, Details: map[string]any{"grants_revoked": n}})
 	p.redirect(w, r, p.endpoint(PathAccount)+"?done=revoked")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 )
@@ -240,6 +241,14 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request, v url.Values, 
 	if err := p.deps.Sessions.End(ctx, w, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		p.unavailable(w, r, err)
 		return
+	}
+	if cur != nil {
+		e := storage.AuditEvent{Type: audit.Logout, Actor: audit.User(cur.User.ID), SessionID: sid, UserID: cur.User.ID,
+			Details: map[string]any{"via": "end_session_endpoint", "confirmed": confirmed}}
+		if req.client != nil {
+			e.ClientID = req.client.ID
+		}
+		p.deps.Audit.Record(ctx, e)
 	}
 	// The browser may have had no session left (it timed out, or the app
 	// sent the person here twice): the app still gets them back (OIDC WG,

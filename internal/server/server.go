@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	renderer.Logger = deps.Logger
 	sessions := session.NewManager(deps.Store, session.Config{
 		Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger})
+	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, Audit: rec})
 	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms, SessionLimit: session.Limit{
 		Max: cfg.MaxSessionsPerUser, Action: storage.SessionLimitAction(cfg.SessionLimitAction),
 	}}

@@ -148,10 +148,10 @@ func TestEndOwnAndOthers(t *testing.T) {
 	if current(t, m, b) != nil {
 		t.Error("ended session still current")
 	}
-	n, err := m.EndOthers(t.Context(), "u1", sa.ID)
+	ended, err := m.EndOthers(t.Context(), "u1", sa.ID)
 	must(t, err)
-	if n != 1 {
-		t.Errorf("EndOthers ended %d, want 1 (c)", n)
+	if len(ended) != 1 {
+		t.Errorf("EndOthers ended %v, want one session (c)", ended)
 	}
 	if current(t, m, a) == nil || current(t, m, c) != nil {
 		t.Error("EndOthers did not keep a and end c")

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -50,13 +51,26 @@ type Manager struct {
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
+	audit  Recorder
 }
+
+// Recorder takes audit events (package audit's Recorder).
+type Recorder interface {
+	Record(ctx context.Context, e storage.AuditEvent)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) Record(context.Context, storage.AuditEvent) {}
 
 // Options are the Manager's injected collaborators.
 type Options struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Audit records the sessions a sign-in ends (evicted by the limit, or
+	// the browser's previous one); default none.
+	Audit Recorder
 }
 
 // NewManager returns a Manager over store.
@@ -70,7 +84,10 @@ func NewManager(store storage.Store, cfg Config, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg.withDefaults(), store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger}
+	if opts.Audit == nil {
+		opts.Audit = noRecorder{}
+	}
+	return &Manager{cfg: cfg.withDefaults(), store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, audit: opts.Audit}
 }
 
 // CookieName is the session cookie's name. With the __Host- prefix the
@@ -206,11 +223,13 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		ExpiresAt:  now.Add(m.cfg.AbsoluteTimeout),
 	}
 	sl := storage.SessionLimit{Max: limit.Max, Action: limit.Action, IdleCutoff: now.Add(-m.cfg.IdleTimeout)}
+	replaced := false // the browser's previous session was still open
 	if old, err := r.Cookie(m.CookieName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
 		prev, err := m.store.GetSessionBySecret(ctx, secrets.Hash(old.Value))
 		switch {
 		case err == nil:
 			sl.Replaces = prev.ID
+			replaced = prev.EndedAt == nil
 		case !errors.Is(err, storage.ErrNotFound):
 			return storage.Session{}, fmt.Errorf("start session: find previous session: %w", err)
 		}
@@ -225,6 +244,15 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	for _, sid := range evicted {
 		m.logger.InfoContext(ctx, "session evicted: session limit", slog.String("sid", sid), slog.String("user_id", userID), slog.Int("limit", limit.Max))
+		m.audit.Record(ctx, storage.AuditEvent{Type: audit.SessionEvicted, Actor: audit.User(userID), Time: now,
+			SessionID: sid, UserID: userID, Details: map[string]any{"limit": limit.Max, "by_session": id}})
+	}
+	if replaced {
+		// A sign-in in a browser that had a session ends that one (it
+		// may even be another person's): recorded under the old sid, so
+		// that its story has an end.
+		m.audit.Record(ctx, storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.User(userID), Time: now,
+			SessionID: sl.Replaces, Details: map[string]any{"by": "new_sign_in", "by_session": id}})
 	}
 	m.setCookie(w, secret, int(m.cfg.AbsoluteTimeout.Seconds()))
 	m.logger.InfoContext(ctx, "session started", slog.String("sid", id), slog.String("user_id", userID))
@@ -302,26 +330,26 @@ func (m *Manager) EndOwn(ctx context.Context, userID, sid string) error {
 }
 
 // EndOthers ends every session of the user that has not ended, except
-// keep, each through storage.EndSession, and returns how many it ended.
+// keep, each through storage.EndSession, and returns the ids of those it ended.
 // Idle sessions are ended too: they are dead already, but ending them
 // tells their apps.
-func (m *Manager) EndOthers(ctx context.Context, userID, keep string) (int, error) {
+func (m *Manager) EndOthers(ctx context.Context, userID, keep string) ([]string, error) {
 	list, err := m.store.ListUserSessions(ctx, userID, m.now())
 	if err != nil {
-		return 0, fmt.Errorf("end other sessions: %w", err)
+		return nil, fmt.Errorf("end other sessions: %w", err)
 	}
-	var n int
+	var ended []string
 	for _, s := range list {
 		if s.ID == keep {
 			continue
 		}
 		if err := m.store.EndSession(ctx, s.ID, m.now()); err != nil {
-			return n, fmt.Errorf("end session: %w", err)
+			return ended, fmt.Errorf("end session: %w", err)
 		}
-		n++
+		ended = append(ended, s.ID)
 	}
-	m.logger.InfoContext(ctx, "other sessions ended by their user", slog.String("user_id", userID), slog.Int("ended", n))
-	return n, nil
+	m.logger.InfoContext(ctx, "other sessions ended by their user", slog.String("user_id", userID), slog.Int("ended", len(ended)))
+	return ended, nil
 }
 
 // ClientIP is the peer address. Behind a proxy this is the proxy; trusting

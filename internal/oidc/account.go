@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
-	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/useragent"

@@ -536,3 +536,76 @@ func (a *callbackApp) lastQuery(t *testing.T) url.Values {
 	}
 	return a.queries[0]
 }
+
+// TestBrowserAccountAndLogout drives the account page and RP-initiated
+// logout in headless Chromium: the account page shows this browser's
+// session; a logout request carrying the ID token of an earlier session
+// is not trusted, so the person confirms on Gatehouse's page, whose form
+// post is then redirected to the app's registered post-logout URI, the
+// redirect Chrome checks against the page's form-action.
+func TestBrowserAccountAndLogout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	chrome := startChromium(ctx, t)
+	shots := screenshotDir(t)
+
+	s := newTestServer(t)
+	user := s.createUser(t, "ada@example.com", testPassword)
+	app, afterLogout := newCallbackApp(t), newCallbackApp(t)
+	id, secret := s.registerClient(t, `{"client_name":"Ledger","redirect_uris":["`+app.RedirectURI+`"],`+
+		`"post_logout_redirect_uris":["`+afterLogout.RedirectURI+`"]}`)
+	rp := newRP(t, s, id, secret, app.RedirectURI)
+	tab := newChromeTab(t, chrome)
+
+	// Signed in through the app: an ID token for the first session.
+	ar := rp.authURL()
+	tab.navigate(ar.URL, "/login")
+	tab.fill(byLabel("Email"), user.Email)
+	tab.fill(byLabel("Password"), testPassword)
+	tab.submit(byButton("Sign in"), "/consent")
+	tab.submit(byButton("Allow"), "/callback")
+	cb := mustParseURL(t, app.RedirectURI)
+	cb.RawQuery = app.lastQuery(t).Encode()
+	tok, idt := rp.exchange(ar, rp.codeFrom(ar, cb))
+	hint := tok.Extra("id_token").(string)
+
+	// Signing in again at Gatehouse itself replaces that session.
+	tab.navigate(s.Issuer+"/login", "/login")
+	tab.fill(byLabel("Email"), user.Email)
+	tab.fill(byLabel("Password"), testPassword)
+	tab.submit(byButton("Sign in"), "/")
+
+	tab.navigate(s.Issuer+"/account", "/account")
+	page := tab.text("main")
+	for _, want := range []string{"Your account", "Signed in as " + user.Name, "This device", "Sign out", "Apps with access to your account", "Ledger", "Revoke access"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("account page lacks %q; it reads:\n%q", want, page)
+		}
+	}
+	if n := strings.Count(page, "This device"); n != 1 {
+		t.Errorf("account page marks %d sessions as this device, want 1", n)
+	}
+	tab.screenshot(shots, "account.png")
+
+	// The hint names the replaced session: Gatehouse asks.
+	logout := s.Issuer + "/logout?" + url.Values{
+		"id_token_hint": {hint}, "post_logout_redirect_uri": {afterLogout.RedirectURI}, "state": {"bye-1"},
+	}.Encode()
+	tab.navigate(logout, "/logout")
+	tab.wantText("h1", "Sign out of Gatehouse?")
+	tab.wantText("p.lead", "Ledger asked to sign you out.")
+	tab.screenshot(shots, "logout.png")
+	tab.submit(byButton("Sign out"), "/callback")
+	if got := afterLogout.lastQuery(t).Get("state"); got != "bye-1" {
+		t.Errorf("post-logout redirect state = %q, want bye-1", got)
+	}
+	// The browser's session has ended: the account page wants a sign-in.
+	tab.navigate(s.Issuer+"/account", "/login")
+	var claims struct {
+		SID string `json:"sid"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.SID == "" {
+		t.Errorf("the ID token has no sid (%v)", err)
+	}
+	tab.noConsoleProblems()
+}

@@ -203,6 +203,7 @@ type browser struct {
 	t      testing.TB
 	c      *http.Client
 	lang   string
+	ua     string // User-Agent; Go's default when empty
 	issuer string
 }
 
@@ -231,6 +232,9 @@ func (b *browser) do(req *http.Request) *page {
 	if b.lang != "" {
 		req.Header.Set("Accept-Language", b.lang)
 	}
+	if b.ua != "" {
+		req.Header.Set("User-Agent", b.ua)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -251,7 +255,7 @@ func (b *browser) do(req *http.Request) *page {
 
 // rawKeyRE matches catalog keys (error.expired.title, login.submit, ...)
 // standing as text in a page.
-var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home)\.[a-z_]+(\.[a-z_]+)*\s*<`)
+var rawKeyRE = regexp.MustCompile(`[>\s](app|error|login|consent|scope|home|account|logout|signed_out)\.[a-z_]+(\.[a-z_]+)*\s*<`)
 
 // origin is the scheme and host of the issuer: redirects within it stay in
 // the IdP.

@@ -19,6 +19,7 @@ type relyingParty struct {
 	config   oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	ctx      context.Context
+	now      func() time.Time // the server's (test) clock
 }
 
 // newRP discovers the provider with go-oidc and configures x/oauth2.
@@ -46,6 +47,7 @@ func newRP(t testing.TB, s *testServer, clientID, secret, redirectURI string, sc
 		issuer:   s.Issuer,
 		provider: p,
 		ctx:      ctx,
+		now:      s.Clock.Now,
 		config: oauth2.Config{
 			ClientID: clientID, ClientSecret: secret, Endpoint: ep,
 			RedirectURL: redirectURI, Scopes: scopes,

@@ -16,6 +16,7 @@ func TestEmbeddedFiles(t *testing.T) {
 		{"consent", Templates, "consent.html"},
 		{"error", Templates, "error.html"},
 		{"home", Templates, "home.html"},
+		{"account", Templates, "account.html"},
 		{"stylesheet", Static, "gatehouse.css"},
 		{"English", Locales, "en.json"},
 		{"Simplified Chinese", Locales, "zh-Hans.json"},

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
 
@@ -87,7 +88,7 @@ func toUserJSON(u storage.User) userJSON {
 }
 
 func runUsers(ctx context.Context, e env) (err error) {
-	sub, rest, err := subcommand(e.args, "create", "list", "disable", "enable", "set-password")
+	sub, rest, err := subcommand(e.args, "create", "list", "disable", "enable", "set-password", "unlock")
 	if err != nil {
 		return err
 	}
@@ -122,6 +123,13 @@ func runUsers(ctx context.Context, e env) (err error) {
 			return usagef("usage: idp users %s USER_ID", sub)
 		}
 		id = fs.Arg(0)
+	case "unlock":
+		// By email, not id: sign-in failures are counted per email typed,
+		// whether or not it has an account.
+		if fs.NArg() != 1 || strings.TrimSpace(fs.Arg(0)) == "" {
+			return usagef("usage: idp users unlock EMAIL")
+		}
+		email = fs.Arg(0)
 	default:
 		if fs.NArg() != 0 {
 			return usagef("unexpected argument %q", fs.Arg(0))
@@ -140,6 +148,13 @@ func runUsers(ctx context.Context, e env) (err error) {
 	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	svc := users.New(db, users.Options{})
 	switch sub {
+	case "unlock":
+		if err := throttle.Unlock(ctx, db, email); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "cleared the failed sign-ins of %s; failures from client addresses still count against those addresses\n",
+			strings.ToLower(strings.TrimSpace(email)))
+		return nil
 	case "create":
 		password, err := readSecretLine(e.stdin)
 		if err != nil {

@@ -20,9 +20,10 @@ Usage:
   idp dev      [--listen ADDR] [--issuer URL] [--data-dir DIR]   zero-setup server on SQLite
   idp serve    --database-url URL --issuer URL [--listen ADDR]   production server on Postgres
   idp migrate  up|status                                         apply or show migrations
-  idp users    create|list|disable|enable|set-password           manage people who sign in
+  idp users    create|list|disable|enable|set-password|unlock    manage people who sign in
   idp clients  create|list|delete                                manage OAuth clients
   idp keys     list|rotate|revoke KID|rewrap                     manage signing keys
+  idp sessions list|revoke|stats                                 see and end login sessions
   idp audit    list [--user ID] [--session SID] [--type T,...]   show the audit trail
 
 Every flag also reads an IDP_ environment variable (--database-url: IDP_DATABASE_URL).
@@ -68,6 +69,8 @@ func run(ctx context.Context, e env) int {
 		err = runClients(ctx, e)
 	case "keys":
 		err = runKeys(ctx, e)
+	case "sessions":
+		err = runSessions(ctx, e)
 	case "audit":
 		err = runAudit(ctx, e)
 	case "help", "-h", "--help":

@@ -198,6 +198,15 @@ func TestServeConfigurationErrors(t *testing.T) {
 			[]string{"--signing-algs / IDP_SIGNING_ALGS", `"HS256"`, "--access-token-signing-alg / IDP_ACCESS_TOKEN_SIGNING_ALG", `"EdDSA" is not one of`,
 				"--key-prepublication / IDP_KEY_PREPUBLICATION", "JWKS max-age", "--key-rotation-period / IDP_KEY_ROTATION_PERIOD",
 				"additional key-encryption key #2"}},
+		{"session limit", map[string]string{"IDP_KEY_ENCRYPTION_KEY": kek, "IDP_SESSION_LIMIT_ACTION": "kick"},
+			[]string{"--issuer", "https://idp.example.com", "--database-url", "postgres://x", "--max-sessions-per-user", "-1"},
+			[]string{"--max-sessions-per-user / IDP_MAX_SESSIONS_PER_USER: must be 0 (unlimited) to 1000",
+				`--session-limit-action / IDP_SESSION_LIMIT_ACTION: must be evict_oldest or refuse, not "kick"`}},
+		{"sign-in throttle settings", map[string]string{"IDP_KEY_ENCRYPTION_KEY": kek, "IDP_LOGIN_THROTTLE_IP_LIMIT": "many"},
+			[]string{"--issuer", "https://idp.example.com", "--database-url", "postgres://x",
+				"--login-throttle-lockout", "30s", "--login-throttle-account-limit", "2000000"},
+			[]string{"IDP_LOGIN_THROTTLE_IP_LIMIT: invalid value", "--login-throttle-lockout / IDP_LOGIN_THROTTLE_LOCKOUT: must be at least 1m",
+				"--login-throttle-account-limit / IDP_LOGIN_THROTTLE_ACCOUNT_LIMIT: must be at most"}},
 		{"issuer with trailing slash from env", map[string]string{"IDP_ISSUER": "https://idp.example.com/", "IDP_DATABASE_URL": "postgres://x", "IDP_KEY_ENCRYPTION_KEY": kek}, nil, []string{"--issuer / IDP_ISSUER", "slash"}},
 	}
 	for _, tt := range tests {

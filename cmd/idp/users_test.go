@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
 
@@ -196,6 +197,38 @@ func TestUsersDisableEnableSetPassword(t *testing.T) {
 	}
 }
 
+func TestUsersUnlock(t *testing.T) {
+	for _, b := range cliBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			now := time.Now()
+			// Locked: ten failures for ada (no account needed), and some
+			// for bob and for an address, which unlocking ada leaves alone.
+			keys := []string{throttle.AccountKey("ada@example.com"), throttle.AccountKey("bob@example.com"), throttle.IPKey("192.0.2.1")}
+			for range 10 {
+				if _, err := b.store.RecordLoginFailure(ctx, keys, now, 15*time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := idp(t, "", nil, append([]string{"users", "unlock", " Ada@Example.com"}, b.args...)...)
+			if want := "cleared the failed sign-ins of ada@example.com"; r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+				t.Fatalf("exit %d stdout %q stderr %q; want exit 0 and %q", r.code, r.stdout, r.stderr, want)
+			}
+			got, err := b.store.GetLoginThrottles(ctx, keys, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Failures != 0 || got[1].Failures != 10 || got[2].Failures != 10 {
+				t.Errorf("failures after unlocking ada: ada %d, bob %d, address %d; want 0, 10, 10", got[0].Failures, got[1].Failures, got[2].Failures)
+			}
+			// Unlocking what is not locked is not an error.
+			if r := idp(t, "", nil, append([]string{"users", "unlock", "nobody@example.com"}, b.args...)...); r.code != 0 {
+				t.Errorf("unlock of an email without failures: exit %d stderr %q", r.code, r.stderr)
+			}
+		})
+	}
+}
+
 func TestUsersUnknownID(t *testing.T) {
 	for _, b := range cliBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -233,7 +266,9 @@ func TestUsersAdminCommandsRefuseBadInput(t *testing.T) {
 		{"set-password too short", "short\n", []string{"set-password", ada.ID, "--password-stdin"}, "--password: must be at least 8 characters"},
 		{"set-password unknown flag", "", []string{"set-password", ada.ID, "--password", "x"}, "flag provided but not defined: -password"},
 		{"list with an argument", "", []string{"list", "everyone"}, `unexpected argument "everyone"`},
-		{"unknown subcommand", "", []string{"delete", ada.ID}, `unknown subcommand "delete"; expected one of: create, list, disable, enable, set-password`},
+		{"unknown subcommand", "", []string{"delete", ada.ID}, `unknown subcommand "delete"; expected one of: create, list, disable, enable, set-password, unlock`},
+		{"unlock without email", "", []string{"unlock"}, "usage: idp users unlock EMAIL"},
+		{"unlock two emails", "", []string{"unlock", "a@example.com", "b@example.com"}, "usage: idp users unlock EMAIL"},
 	}
 	before := idp(t, "", nil, append([]string{"users", "list", "--json"}, sel...)...)
 	for _, tt := range tests {

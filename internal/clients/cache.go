@@ -167,5 +167,9 @@ func cloneClient(cl storage.Client) storage.Client {
 	md.ResponseTypes = slices.Clone(md.ResponseTypes)
 	md.Contacts = slices.Clone(md.Contacts)
 	md.AllowedResources = slices.Clone(md.AllowedResources)
+	if md.MaxSessionsPerUser != nil {
+		n := *md.MaxSessionsPerUser
+		md.MaxSessionsPerUser = &n
+	}
 	return cl
 }

@@ -129,6 +129,12 @@ func TestRegisterRejects(t *testing.T) {
 			{"absolute lifetime over 10 years", `{"refresh_token_absolute_lifetime": 9223372036854775807, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_absolute_lifetime", "9223372036854775807", "10 years"}},
 			{"idle longer than absolute", `{"refresh_token_idle_lifetime": 86401, "refresh_token_absolute_lifetime": 86400, "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"refresh_token_idle_lifetime (86401)", "refresh_token_absolute_lifetime (86400)"}},
 
+			// concurrent-session policy (Gatehouse)
+			{"max_sessions_per_user negative", `{"max_sessions_per_user": -1, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"max_sessions_per_user", "-1"}},
+			{"max_sessions_per_user too large", `{"max_sessions_per_user": 1001, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"max_sessions_per_user", "1001", "1000"}},
+			{"session_limit_action unknown", `{"session_limit_action": "kick", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"session_limit_action", `"kick"`, `"evict_oldest"`, `"refuse"`}},
+			{"session_limit_action upper case", `{"session_limit_action": "REFUSE", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"session_limit_action", `"REFUSE"`}},
+
 			// allowed_resources (RFC 8707 §2)
 			{"resource empty", `{"allowed_resources": [""], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "empty"}},
 			{"resource relative", `{"allowed_resources": ["/api"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", `"/api"`}},
@@ -145,6 +151,18 @@ func TestRegisterRejects(t *testing.T) {
 			{"resource too long", `{"allowed_resources": ["https://api.example/` + strings.Repeat("x", 2000) + `"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[0]", "2000"}},
 			{"second resource bad", `{"allowed_resources": ["https://api.example/", "ftp://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources[1]", "ftp://api.example/"}},
 			{"21 resources", `{"allowed_resources": [` + strings.Repeat(`"https://api.example/",`, 20) + `"https://api.example/"], "grant_types": ["client_credentials"]}`, icm, []string{"allowed_resources", "21", "at most 20"}},
+
+			// backchannel_logout_uri (OIDC Back-Channel Logout 1.0 §2.2)
+			{"backchannel relative", `{"backchannel_logout_uri": "/logout", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", `"/logout"`}},
+			{"backchannel fragment", `{"backchannel_logout_uri": "https://a.example/bc#x", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "fragment"}},
+			{"backchannel empty fragment", `{"backchannel_logout_uri": "https://a.example/bc#", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "fragment"}},
+			{"backchannel plain http", `{"backchannel_logout_uri": "http://a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "loopback"}},
+			{"backchannel http localhost subdomain", `{"backchannel_logout_uri": "http://localhost.evil.test/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "loopback"}},
+			{"backchannel javascript", `{"backchannel_logout_uri": "javascript:alert(1)", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "https"}},
+			{"backchannel userinfo", `{"backchannel_logout_uri": "https://user@a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "user information"}},
+			{"backchannel upper-case scheme", `{"backchannel_logout_uri": "HTTPS://a.example/bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "lower case"}},
+			{"backchannel without host", `{"backchannel_logout_uri": "https:///bc", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_uri", "host"}},
+			{"backchannel session required without URI", `{"backchannel_logout_session_required": true, "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"backchannel_logout_session_required", "backchannel_logout_uri"}},
 
 			// client_name, informational URLs, contacts
 			{"client_name too long", `{"client_name": "` + strings.Repeat("n", 201) + `", "redirect_uris": ["https://a.example/cb"]}`, icm, []string{"client_name", "200"}},
@@ -228,6 +246,21 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				Scope:                   "openid profile email offline_access",
 				ApplicationType:         "native",
 				AccessTokenFormat:       "jwt",
+			}},
+			{"back-channel logout, http on loopback for development", `{
+				"redirect_uris": ["https://a.example/cb"],
+				"backchannel_logout_uri": "http://127.0.0.1:8080/bc?tenant=1",
+				"backchannel_logout_session_required": true
+			}`, storage.ClientMetadata{
+				RedirectURIs:                     []string{"https://a.example/cb"},
+				GrantTypes:                       []string{"authorization_code"},
+				ResponseTypes:                    []string{"code"},
+				TokenEndpointAuthMethod:          "client_secret_basic",
+				Scope:                            "openid profile email offline_access",
+				ApplicationType:                  "web",
+				AccessTokenFormat:                "jwt",
+				BackchannelLogoutURI:             "http://127.0.0.1:8080/bc?tenant=1",
+				BackchannelLogoutSessionRequired: true,
 			}},
 			// RFC 7591 §2.1: no authorization_code, so no default "code";
 			// and no person, so no default scope.
@@ -355,7 +388,9 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				"access_token_format": "opaque",
 				"refresh_token_idle_lifetime": 86400,
 				"refresh_token_absolute_lifetime": 2592000,
-				"allowed_resources": ["https://api.app.example/"]
+				"allowed_resources": ["https://api.app.example/"],
+				"max_sessions_per_user": 0,
+				"session_limit_action": "refuse"
 			}`, storage.ClientMetadata{
 				ClientName:                   "Example App",
 				RedirectURIs:                 []string{"https://app.example/cb"},
@@ -375,6 +410,8 @@ func TestRegisterAppliesDefaults(t *testing.T) {
 				RefreshTokenIdleLifetime:     86400,
 				RefreshTokenAbsoluteLifetime: 2592000,
 				AllowedResources:             []string{"https://api.app.example/"},
+				MaxSessionsPerUser:           new(int), // explicitly unlimited, not the server's limit
+				SessionLimitAction:           "refuse",
 			}},
 		}
 		for _, tt := range tests {
@@ -529,6 +566,12 @@ func TestRegistrationJSON(t *testing.T) {
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 				"token_endpoint_auth_method", "scope", "application_type", "contacts", "skip_consent", "access_token_format",
+			}},
+			{"backchannel", `{"client_name": "Wiki", "redirect_uris": ["https://wiki.example/cb"], "post_logout_redirect_uris": ["https://wiki.example/bye"], "backchannel_logout_uri": "https://wiki.example/oidc/backchannel", "backchannel_logout_session_required": true}`, []string{
+				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
+				"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+				"token_endpoint_auth_method", "scope", "application_type", "access_token_format",
+				"backchannel_logout_uri", "backchannel_logout_session_required",
 			}},
 			{"machine", `{"client_name": "Batch job", "grant_types": ["client_credentials"], "scope": "invoices:read invoices:write", "access_token_format": "opaque", "allowed_resources": ["https://api.example/invoices"]}`, []string{
 				"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",

@@ -89,6 +89,10 @@ func ParseMetadata(r io.Reader) (storage.ClientMetadata, error) {
 		{"refresh_token_absolute_lifetime", &md.RefreshTokenAbsoluteLifetime, wantSeconds},
 		{"allowed_resources", &md.AllowedResources, "an array of strings"},
 		{"id_token_signed_response_alg", &md.IDTokenSignedResponseAlg, "a string"},
+		{"max_sessions_per_user", &md.MaxSessionsPerUser, "a whole number"},
+		{"session_limit_action", &md.SessionLimitAction, "a string"},
+		{"backchannel_logout_uri", &md.BackchannelLogoutURI, "a string"},
+		{"backchannel_logout_session_required", &md.BackchannelLogoutSessionRequired, "a boolean"},
 	}
 	for _, f := range fields {
 		raw, ok := members[f.name]

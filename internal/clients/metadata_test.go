@@ -37,7 +37,9 @@ func TestParseMetadata(t *testing.T) {
 			"access_token_format": "opaque",
 			"refresh_token_idle_lifetime": 86400,
 			"refresh_token_absolute_lifetime": 7776000,
-			"allowed_resources": ["https://api.example/"]
+			"allowed_resources": ["https://api.example/"],
+			"backchannel_logout_uri": "https://app.example/backchannel",
+			"backchannel_logout_session_required": true
 		}`, storage.ClientMetadata{
 			ClientName:                   "Example",
 			RedirectURIs:                 []string{"https://app.example/cb"},
@@ -57,6 +59,9 @@ func TestParseMetadata(t *testing.T) {
 			RefreshTokenIdleLifetime:     86400,
 			RefreshTokenAbsoluteLifetime: 7776000,
 			AllowedResources:             []string{"https://api.example/"},
+			BackchannelLogoutURI:         "https://app.example/backchannel",
+
+			BackchannelLogoutSessionRequired: true,
 		}},
 		// RFC 7591 §2: the server MUST ignore metadata it does not
 		// understand, whatever its type.
@@ -123,6 +128,11 @@ func TestParseMetadataErrors(t *testing.T) {
 		{"scope is an array", `{"scope": ["openid"]}`, "scope must be a string, not an array"},
 		{"skip_consent is a string", `{"skip_consent": "true"}`, "skip_consent must be a boolean, not a string"},
 		{"skip_consent is a number", `{"skip_consent": 1}`, "skip_consent must be a boolean, not a number"},
+		{"max_sessions_per_user is a string", `{"max_sessions_per_user": "3"}`, "max_sessions_per_user must be a whole number, not a string"},
+		{"max_sessions_per_user is a fraction", `{"max_sessions_per_user": 1.5}`, "max_sessions_per_user must be a whole number, not a number"},
+		{"session_limit_action is a boolean", `{"session_limit_action": true}`, "session_limit_action must be a string, not a boolean"},
+		{"backchannel_logout_uri is an array", `{"backchannel_logout_uri": ["https://a.example/bc"]}`, "backchannel_logout_uri must be a string, not an array"},
+		{"backchannel_logout_session_required is a string", `{"backchannel_logout_session_required": "yes"}`, "backchannel_logout_session_required must be a boolean, not a string"},
 		{"contacts is an object", `{"contacts": {"a": "b"}}`, "contacts must be an array of strings, not an object"},
 		{"token_endpoint_auth_method is a bool", `{"token_endpoint_auth_method": true}`, "token_endpoint_auth_method must be a string, not a boolean"},
 		{"access_token_format is a number", `{"access_token_format": 1}`, "access_token_format must be a string, not a number"},

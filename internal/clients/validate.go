@@ -93,6 +93,8 @@ const (
 	// MaxRefreshTokenLifetime bounds the refresh token lifetimes a client
 	// may register, in seconds: ten years of 365 days.
 	MaxRefreshTokenLifetime = 10 * 365 * 24 * 60 * 60
+	// MaxSessionsPerUser bounds max_sessions_per_user.
+	MaxSessionsPerUser = 1000
 )
 
 // IsConfidential reports whether a client with this metadata authenticates
@@ -244,6 +246,34 @@ func Validate(md storage.ClientMetadata) (storage.ClientMetadata, error) {
 	// lifetime says: a longer idle lifetime would be a lie.
 	if idle, abs := md.RefreshTokenIdleLifetime, md.RefreshTokenAbsoluteLifetime; idle > 0 && abs > 0 && idle > abs {
 		return md, invalidMetadata("refresh_token_idle_lifetime (%d) is longer than refresh_token_absolute_lifetime (%d)", idle, abs)
+	}
+
+	// max_sessions_per_user and session_limit_action are Gatehouse's: they
+	// override the server's concurrent-session policy when a person signs
+	// in for this client.
+	if n := md.MaxSessionsPerUser; n != nil && (*n < 0 || *n > MaxSessionsPerUser) {
+		return md, invalidMetadata("max_sessions_per_user is %d; it must be 0 (unlimited) to %d", *n, MaxSessionsPerUser)
+	}
+	switch storage.SessionLimitAction(md.SessionLimitAction) {
+	case "", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse:
+	default:
+		return md, invalidMetadata("session_limit_action %q is not supported (want %q or %q)",
+			truncate(md.SessionLimitAction), storage.SessionLimitEvictOldest, storage.SessionLimitRefuse)
+	}
+
+	// OIDC Back-Channel Logout 1.0 §2.2: where the client receives logout
+	// tokens. The server POSTs to it by itself, so the rules are those of
+	// a web URL it calls (https, http only on loopback for development),
+	// and "MUST NOT include a fragment component".
+	if md.BackchannelLogoutURI != "" {
+		if err := validateBackchannelLogoutURI(md.BackchannelLogoutURI); err != nil {
+			return md, invalidMetadata("backchannel_logout_uri %q: %s", truncate(md.BackchannelLogoutURI), err)
+		}
+	}
+	if md.BackchannelLogoutSessionRequired && md.BackchannelLogoutURI == "" {
+		// §2.2: the flag qualifies the URI; alone it is a mistake that
+		// would silently mean no logout tokens at all.
+		return md, invalidMetadata("backchannel_logout_session_required needs backchannel_logout_uri")
 	}
 
 	// RFC 8707: the resources this client may name as the audience of its
@@ -407,6 +437,25 @@ func validateResource(raw string) error {
 	// Checked on the raw string: url.URL does not report an empty one.
 	if strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment (#) (RFC 8707 §2)")
+	}
+	if err := validateWebURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw) // validateWebURL parsed it
+	if !strings.HasPrefix(raw, u.Scheme+":") {
+		return errors.New("the scheme must be lower case")
+	}
+	return nil
+}
+
+// validateBackchannelLogoutURI checks a back-channel logout URI: an
+// absolute https URL (http on a loopback host, for development) with a
+// host, no user information and no fragment, its scheme in lower case.
+// Returns the reason or nil.
+func validateBackchannelLogoutURI(raw string) error {
+	// Checked on the raw string: url.URL does not report an empty fragment.
+	if strings.Contains(raw, "#") {
+		return errors.New("must not contain a fragment (#) (OIDC Back-Channel Logout §2.2)")
 	}
 	if err := validateWebURL(raw); err != nil {
 		return err

@@ -9,15 +9,25 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathDiscovery  = "/.well-known/openid-configuration"
-	PathAuthorize  = "/authorize"
-	PathToken      = "/token"
-	PathUserinfo   = "/userinfo"
-	PathJWKS       = "/jwks"
-	PathLogin      = "/login"
-	PathConsent    = "/consent"
-	PathRevoke     = "/revoke"
-	PathIntrospect = "/introspect"
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathAuthorize = "/authorize"
+	PathToken     = "/token"
+	PathUserinfo  = "/userinfo"
+	PathJWKS      = "/jwks"
+	PathLogin     = "/login"
+	PathConsent   = "/consent"
+	// The account page and its forms.
+	PathAccount           = "/account"
+	PathAccountEndSession = "/account/sessions/end"
+	PathAccountEndOthers  = "/account/sessions/end-others"
+	PathAccountRevokeApp  = "/account/apps/revoke"
+	PathRevoke            = "/revoke"
+	PathIntrospect        = "/introspect"
+	// PathLogout is the end_session_endpoint (RP-Initiated Logout §2.1);
+	// PathLogoutConfirm takes the confirmation form, apart so that the
+	// endpoint itself can accept cross-site POSTs from apps.
+	PathLogout        = "/logout"
+	PathLogoutConfirm = "/logout/confirm"
 )
 
 // discoveryDoc is the OpenID Provider metadata (OIDC Discovery 1.0 §3),
@@ -31,6 +41,7 @@ type discoveryDoc struct {
 	JWKSURI                           string   `json:"jwks_uri"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -48,6 +59,10 @@ type discoveryDoc struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// OIDC Back-Channel Logout 1.0 §2.1. Front-channel logout is not
+	// offered, so frontchannel_logout_supported is absent (false).
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -59,6 +74,7 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		JWKSURI:                           p.endpoint(PathJWKS),
 		RevocationEndpoint:                p.endpoint(PathRevoke),
 		IntrospectionEndpoint:             p.endpoint(PathIntrospect),
+		EndSessionEndpoint:                p.endpoint(PathLogout),
 		ScopesSupported:                   StandardScopes(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
@@ -76,6 +92,8 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		UILocalesSupported:                []string{"en", "zh-Hans"},
 		AuthorizationResponseISSSupported: true,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 	return json.MarshalIndent(d, "", "  ")
 }

@@ -16,6 +16,7 @@ func (p *Provider) HandleHome(w http.ResponseWriter, r *http.Request) {
 	}
 	if cur != nil {
 		page.SignedIn, page.Name, page.Email = true, cur.User.Name, cur.User.Email
+		page.CSRFToken = p.deps.CSRF.Token(w, r)
 	}
 	loc := ui.Negotiate(r.URL.Query().Get("ui_locales"), r.Header.Get("Accept-Language"))
 	p.deps.Renderer.Render(w, http.StatusOK, loc, page)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	// SigningAlgorithms are the algorithms with signing keys, advertised
 	// in discovery (default: IDTokenAlg alone).
 	SigningAlgorithms []string
+	// SessionLimit is the server's concurrent-session policy; a client's
+	// max_sessions_per_user and session_limit_action override it for
+	// sign-ins made for that client.
+	SessionLimit session.Limit
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +68,9 @@ func (c Config) withDefaults() Config {
 	if len(c.SigningAlgorithms) == 0 {
 		c.SigningAlgorithms = []string{c.IDTokenAlg}
 	}
+	if c.SessionLimit.Action == "" {
+		c.SessionLimit.Action = storage.SessionLimitEvictOldest
+	}
 	return c
 }
 
@@ -73,6 +81,9 @@ type Deps struct {
 	OAuth    *oauth.Server
 	Sessions *session.Manager
 	Users    *users.Service
+	// Throttle slows down and stops password guessing at sign-in; nil
+	// turns that off.
+	Throttle *throttle.Limiter
 	Renderer *ui.Renderer
 	CSRF     ui.CSRF
 	// Audit receives sign-ins and consents; nil records nothing.

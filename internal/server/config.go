@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
+	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 )
 
 // Config is everything the server needs to know. Zero durations take the
@@ -35,6 +38,13 @@ type Config struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 	RefreshGrace       time.Duration
+	// MaxSessionsPerUser limits how many live login sessions a person may
+	// have at once (0, the default: unlimited); clients may override it
+	// (max_sessions_per_user). SessionLimitAction is what a sign-in past
+	// the limit does: "evict_oldest" (the default) ends the least recently
+	// active sessions, "refuse" refuses the sign-in.
+	MaxSessionsPerUser int
+	SessionLimitAction string
 	// ClientCacheInterval bounds how long the token endpoint may still see
 	// a client that another instance or the CLI changed or deleted
 	// (default 1s).
@@ -64,6 +74,24 @@ type Config struct {
 	// KeyPrePublication is how long a new key is in the JWKS before it
 	// signs (default 24h); it must exceed the JWKS max-age (10 minutes).
 	KeyPrePublication time.Duration
+
+	// LoginThrottleAccountLimit is how many failed sign-ins for one email
+	// within LoginThrottleLockout lock it for LoginThrottleLockout; from
+	// half as many on, each attempt must wait a growing delay (1s, 2s,
+	// 4s, ... at most 30s). Default 10; negative turns the account
+	// throttle off.
+	LoginThrottleAccountLimit int
+	// LoginThrottleIPLimit is the same per client IP (IPv6: per /64),
+	// across all emails. Default 100; negative turns it off (behind a
+	// proxy every client has the proxy's address).
+	LoginThrottleIPLimit int
+	// LoginThrottleLockout is how long a lock lasts, and the window
+	// failures are counted in (default 15m).
+	LoginThrottleLockout time.Duration
+
+	// BackchannelLogoutTimeout bounds each request that delivers a logout
+	// token to a client (default 5s).
+	BackchannelLogoutTimeout time.Duration
 }
 
 // DefaultAuditRetention is how long audit events are kept unless
@@ -135,6 +163,8 @@ func (c Config) Validate() []ConfigError {
 		{"shutdown-timeout", c.ShutdownTimeout, time.Hour},
 		{"key-rotation-period", c.KeyRotationPeriod, 10 * 365 * 24 * time.Hour},
 		{"key-prepublication", c.KeyPrePublication, 365 * 24 * time.Hour},
+		{"login-throttle-lockout", c.LoginThrottleLockout, 24 * time.Hour},
+		{"backchannel-logout-timeout", c.BackchannelLogoutTimeout, time.Minute},
 	}
 	for _, d := range durations {
 		if d.v < 0 {
@@ -163,6 +193,30 @@ func (c Config) Validate() []ConfigError {
 	if algs := c.keyPolicy().WithDefaults().Algorithms; c.AccessTokenSigningAlg != "" && !slices.Contains(algs, c.AccessTokenSigningAlg) {
 		add("access-token-signing-alg", "%q is not one of the signing algorithms (%s)", c.AccessTokenSigningAlg, strings.Join(algs, ", "))
 	}
+	if c.MaxSessionsPerUser < 0 || c.MaxSessionsPerUser > clients.MaxSessionsPerUser {
+		add("max-sessions-per-user", "must be 0 (unlimited) to %d", clients.MaxSessionsPerUser)
+	}
+	switch storage.SessionLimitAction(c.SessionLimitAction) {
+	case "", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse:
+	default:
+		add("session-limit-action", "must be %s or %s, not %q", storage.SessionLimitEvictOldest, storage.SessionLimitRefuse, c.SessionLimitAction)
+	}
+	if c.LoginThrottleLockout > 0 && c.LoginThrottleLockout < time.Minute {
+		// Shorter than the longest delay, a delay would outlive the count
+		// it comes from; and a lock that short stops nobody.
+		add("login-throttle-lockout", "must be at least 1m")
+	}
+	for _, l := range []struct {
+		setting string
+		v       int
+	}{
+		{"login-throttle-account-limit", c.LoginThrottleAccountLimit},
+		{"login-throttle-ip-limit", c.LoginThrottleIPLimit},
+	} {
+		if l.v > 1_000_000 {
+			add(l.setting, "must be at most 1000000 (negative turns it off)")
+		}
+	}
 	if c.RefreshGrace > time.Minute {
 		// Longer windows give a thief of a spent token real time to use it.
 		add("refresh-token-grace", "must be at most 1m (0 for the default, negative for none)")
@@ -171,6 +225,9 @@ func (c Config) Validate() []ConfigError {
 }
 
 func (c Config) withDefaults() Config {
+	if c.SessionLimitAction == "" {
+		c.SessionLimitAction = string(storage.SessionLimitEvictOldest)
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
@@ -181,4 +238,19 @@ func (c Config) withDefaults() Config {
 		c.AuditRetention = DefaultAuditRetention
 	}
 	return c
+}
+
+// throttlePolicy is the sign-in throttle the settings describe.
+func (c Config) throttlePolicy() throttle.Policy {
+	p := throttle.DefaultPolicy()
+	if c.LoginThrottleAccountLimit != 0 {
+		p.Account = throttle.LimitRule(c.LoginThrottleAccountLimit)
+	}
+	if c.LoginThrottleIPLimit != 0 {
+		p.IP = throttle.LimitRule(c.LoginThrottleIPLimit)
+	}
+	if c.LoginThrottleLockout != 0 {
+		p.Lockout = c.LoginThrottleLockout
+	}
+	return p
 }

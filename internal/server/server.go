@@ -16,12 +16,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/internal/audit"
+	"github.com/gatehouse-idp/gatehouse/internal/backchannel"
 	"github.com/gatehouse-idp/gatehouse/internal/clients"
 	"github.com/gatehouse-idp/gatehouse/internal/keys"
 	"github.com/gatehouse-idp/gatehouse/internal/oauth"
 	"github.com/gatehouse-idp/gatehouse/internal/oidc"
 	"github.com/gatehouse-idp/gatehouse/internal/session"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
+	"github.com/gatehouse-idp/gatehouse/internal/throttle"
 	"github.com/gatehouse-idp/gatehouse/internal/ui"
 	"github.com/gatehouse-idp/gatehouse/internal/users"
 )
@@ -48,6 +50,8 @@ type Server struct {
 	provider *oidc.Provider
 	audit    *audit.Recorder
 	handler  http.Handler
+
+	backchannel *backchannel.Deliverer
 }
 
 // New builds a server. It loads (or, on first start, creates) the signing
@@ -86,7 +90,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}
 	}()
 	policy := cfg.keyPolicy().WithDefaults()
-	km := keys.NewManager(deps.Store, deps.KEK, keys.Options{
+	// Every session that ends through this server (logout, a new sign-in
+	// replacing a session, account and admin actions) wakes the
+	// back-channel deliverer at once; sessions ended by other processes
+	// are found by its polling.
+	rawStore := deps.Store
+	// The token endpoint finds clients in memory: a machine token then
+	// needs no database at all. Changes made by other instances or the CLI
+	// arrive within ClientCacheInterval. The browser flow reads the
+	// database directly; it is not hot, and a deleted client stops there
+	// at once.
+	cache := clients.NewCache(rawStore, clients.CacheOptions{Interval: cfg.ClientCacheInterval, Logger: deps.Logger})
+	km := keys.NewManager(rawStore, deps.KEK, keys.Options{
 		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, RefreshInterval: cfg.KeyRefreshInterval,
 		Policy: policy, AdditionalKEKs: deps.AdditionalKEKs,
 		// The server changes keys only on its schedule: actor "system".
@@ -95,6 +110,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
+	deliverer, err := backchannel.New(backchannel.Config{
+		Issuer:  cfg.Issuer,
+		Timeout: cfg.BackchannelLogoutTimeout,
+	}, backchannel.Deps{
+		Store: rawStore, Clients: cache, Signer: km,
+		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	deps.Store = deliverer.WakingStore(rawStore)
 	renderer, err := ui.NewRenderer(issuer.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load templates: %w", err)
@@ -102,14 +128,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	renderer.Logger = deps.Logger
 	sessions := session.NewManager(deps.Store, session.Config{
 		Secure: secure, IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger})
-	// The token endpoint finds clients in memory: a machine token then
-	// needs no database at all. Changes made by other instances or the CLI
-	// arrive within ClientCacheInterval. The browser flow reads the
-	// database directly; it is not hot, and a deleted client stops there
-	// at once.
-	cache := clients.NewCache(deps.Store, clients.CacheOptions{Interval: cfg.ClientCacheInterval, Logger: deps.Logger})
-	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms}
+	}, session.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, Audit: rec})
+	oidcCfg := oidc.Config{Issuer: cfg.Issuer, IDTokenTTL: cfg.IDTokenTTL, SigningAlgorithms: policy.Algorithms, SessionLimit: session.Limit{
+		Max: cfg.MaxSessionsPerUser, Action: storage.SessionLimitAction(cfg.SessionLimitAction),
+	}}
 	// Refresh-token successors are derived under the KEK; during a KEK
 	// change a retry may reach an instance that derives with the other
 	// one, so earlier keys' derivations are recognised too.
@@ -142,12 +164,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	throttlePolicy := cfg.throttlePolicy()
+	if err := throttlePolicy.Validate(); err != nil {
+		return nil, fmt.Errorf("sign-in throttle: %w", err)
+	}
 	provider, err := oidc.New(oidcCfg, oidc.Deps{
 		Store:    deps.Store,
 		Keys:     km,
 		OAuth:    oauthSrv,
 		Sessions: sessions,
 		Users:    users.New(deps.Store, users.Options{Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger}),
+		Throttle: throttle.New(deps.Store, throttlePolicy, throttle.Options{Now: deps.Now, Logger: deps.Logger}),
 		Renderer: renderer,
 		CSRF:     ui.CSRF{Secure: secure, Rand: deps.Rand},
 		Audit:    rec,
@@ -158,7 +185,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, keys: km, clients: cache, provider: provider, audit: rec}
+	s := &Server{cfg: cfg, deps: deps, keys: km, clients: cache, provider: provider, backchannel: deliverer, audit: rec}
 	s.handler = s.routes(oauthSrv, secure)
 	built = true
 	return s, nil
@@ -176,6 +203,10 @@ func toErrors(errs []ConfigError) []error {
 
 // Handler is the complete HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Backchannel exposes the back-channel logout deliverer (tests wake it
+// after moving the clock).
+func (s *Server) Backchannel() *backchannel.Deliverer { return s.backchannel }
 
 // Keys exposes the key manager (for tests and readiness).
 func (s *Server) Keys() *keys.Manager { return s.keys }
@@ -215,6 +246,17 @@ func (s *Server) routes(oauthSrv *oauth.Server, secure bool) http.Handler {
 	api.With(forms.Handler).Post(oidc.PathLogin, p.HandleLogin)
 	api.Get(oidc.PathConsent, p.HandleConsentPage)
 	api.With(forms.Handler).Post(oidc.PathConsent, p.HandleConsent)
+	api.Get(oidc.PathAccount, p.HandleAccountPage)
+	api.With(forms.Handler).Post(oidc.PathAccountEndSession, p.HandleAccountEndSession)
+	api.With(forms.Handler).Post(oidc.PathAccountEndOthers, p.HandleAccountEndOthers)
+	api.With(forms.Handler).Post(oidc.PathAccountRevokeApp, p.HandleAccountRevokeApp)
+	// RP-initiated logout arrives by GET or by a cross-site POST from an
+	// app, so it cannot sit behind the cross-origin check; what it can do
+	// without a confirmation needs the app's ID token for the browser's
+	// own session. The confirmation is an ordinary CSRF-checked form.
+	api.Get(oidc.PathLogout, p.HandleLogout)
+	api.Post(oidc.PathLogout, p.HandleLogout)
+	api.With(forms.Handler).Post(oidc.PathLogoutConfirm, p.HandleLogoutConfirm)
 	api.Get("/", p.HandleHome)
 	// ui.StaticHandler serves paths under /static/ itself; only the
 	// issuer's path (chi does not strip it on Mount) has to go.
@@ -284,6 +326,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(addr net
 	wg.Go(func() { s.keys.Run(bg) })
 	wg.Go(func() { s.clients.Run(bg) })
 	wg.Go(func() { s.janitor(bg) })
+	wg.Go(func() { s.backchannel.Run(bg) })
 	// On the way out: stop the background loops (the key schedule records
 	// events too), then write what the audit recorder still holds.
 	defer func() {

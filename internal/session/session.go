@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/internal/audit"
 	"github.com/gatehouse-idp/gatehouse/internal/secrets"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
@@ -50,13 +51,26 @@ type Manager struct {
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
+	audit  Recorder
 }
+
+// Recorder takes audit events (package audit's Recorder).
+type Recorder interface {
+	Record(ctx context.Context, e storage.AuditEvent)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) Record(context.Context, storage.AuditEvent) {}
 
 // Options are the Manager's injected collaborators.
 type Options struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Audit records the sessions a sign-in ends (evicted by the limit, or
+	// the browser's previous one); default none.
+	Audit Recorder
 }
 
 // NewManager returns a Manager over store.
@@ -70,7 +84,10 @@ func NewManager(store storage.Store, cfg Config, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg.withDefaults(), store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger}
+	if opts.Audit == nil {
+		opts.Audit = noRecorder{}
+	}
+	return &Manager{cfg: cfg.withDefaults(), store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, audit: opts.Audit}
 }
 
 // CookieName is the session cookie's name. With the __Host- prefix the
@@ -161,11 +178,29 @@ func (m *Manager) live(s storage.Session, now time.Time) bool {
 		now.Sub(s.LastSeenAt) < m.cfg.IdleTimeout
 }
 
+// Limit is a concurrent-session policy: at most Max live sessions per user
+// (0: unlimited), and what a sign-in beyond that does.
+type Limit struct {
+	Max    int
+	Action storage.SessionLimitAction
+}
+
+// ErrLimit is returned by Start when the limit's action is to refuse the
+// sign-in and the person already has Max live sessions.
+var ErrLimit = storage.ErrSessionLimit
+
 // Start begins a new session for a person who just authenticated and sets
 // its cookie. A sign-in always gets a fresh session id and secret, so a
 // session id planted before sign-in is worthless (session fixation); the
 // session the browser held before, if any, is ended.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (storage.Session, error) {
+//
+// The concurrent-session limit is enforced in the same storage
+// transaction that creates the session, so it holds however many
+// instances sign the same person in at once: past the limit, the least
+// recently active sessions are ended (evict_oldest) or the sign-in fails
+// with ErrLimit and nothing is written (refuse). The browser's previous
+// session never counts: signing in again in the same browser replaces it.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, limit Limit) (storage.Session, error) {
 	secret, err := secrets.New(m.rand)
 	if err != nil {
 		return storage.Session{}, fmt.Errorf("start session: %w", err)
@@ -181,39 +216,146 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		UserID:     userID,
 		AuthTime:   now,
 		AMR:        amr,
-		IP:         clientIP(r),
+		IP:         ClientIP(r),
 		UserAgent:  truncate(r.UserAgent(), 512),
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(m.cfg.AbsoluteTimeout),
 	}
-	if err := m.store.CreateSession(ctx, s); err != nil {
-		return storage.Session{}, fmt.Errorf("start session: %w", err)
-	}
-	if old, err := r.Cookie(m.CookieName()); err == nil && old.Value != "" {
-		if prev, err := m.store.GetSessionBySecret(ctx, secrets.Hash(old.Value)); err == nil {
-			if err := m.store.EndSession(ctx, prev.ID, now); err != nil {
-				m.logger.WarnContext(ctx, "end superseded session", slog.String("sid", prev.ID), slog.Any("error", err))
-			}
+	sl := storage.SessionLimit{Max: limit.Max, Action: limit.Action, IdleCutoff: now.Add(-m.cfg.IdleTimeout)}
+	replaced := false // the browser's previous session was still open
+	if old, err := r.Cookie(m.CookieName()); err == nil && old.Value != "" && len(old.Value) <= 128 {
+		prev, err := m.store.GetSessionBySecret(ctx, secrets.Hash(old.Value))
+		switch {
+		case err == nil:
+			sl.Replaces = prev.ID
+			replaced = prev.EndedAt == nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return storage.Session{}, fmt.Errorf("start session: find previous session: %w", err)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     m.CookieName(),
-		Value:    secret,
-		Path:     "/",
-		MaxAge:   int(m.cfg.AbsoluteTimeout.Seconds()),
-		HttpOnly: true,
-		Secure:   m.cfg.Secure,
-		SameSite: http.SameSiteLaxMode,
-	})
+	evicted, err := m.store.CreateSessionWithLimit(ctx, s, sl, now)
+	if errors.Is(err, storage.ErrSessionLimit) {
+		m.logger.InfoContext(ctx, "sign-in refused: session limit", slog.String("user_id", userID), slog.Int("limit", limit.Max))
+		return storage.Session{}, fmt.Errorf("start session: %w", err)
+	}
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("start session: %w", err)
+	}
+	for _, sid := range evicted {
+		m.logger.InfoContext(ctx, "session evicted: session limit", slog.String("sid", sid), slog.String("user_id", userID), slog.Int("limit", limit.Max))
+		m.audit.Record(ctx, storage.AuditEvent{Type: audit.SessionEvicted, Actor: audit.User(userID), Time: now,
+			SessionID: sid, UserID: userID, Details: map[string]any{"limit": limit.Max, "by_session": id}})
+	}
+	if replaced {
+		// A sign-in in a browser that had a session ends that one (it
+		// may even be another person's): recorded under the old sid, so
+		// that its story has an end.
+		m.audit.Record(ctx, storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.User(userID), Time: now,
+			SessionID: sl.Replaces, Details: map[string]any{"by": "new_sign_in", "by_session": id}})
+	}
+	m.setCookie(w, secret, int(m.cfg.AbsoluteTimeout.Seconds()))
 	m.logger.InfoContext(ctx, "session started", slog.String("sid", id), slog.String("user_id", userID))
 	return s, nil
 }
 
-// clientIP is the peer address. Behind a proxy this is the proxy; trusting
+func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.CookieName(),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   m.cfg.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// End ends the session with this id (storage.EndSession: its bound grants
+// are revoked and the apps in it are told by back-channel logout) and
+// clears the browser's session cookie. id may be empty (no session to
+// end): the cookie is cleared all the same.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, id string) error {
+	m.ClearCookie(w)
+	if id == "" {
+		return nil
+	}
+	if err := m.store.EndSession(ctx, id, m.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.logger.InfoContext(ctx, "session ended", slog.String("sid", id))
+	return nil
+}
+
+// ClearCookie tells the browser to forget its session cookie, after its
+// session has been ended.
+func (m *Manager) ClearCookie(w http.ResponseWriter) { m.setCookie(w, "", -1) }
+
+// List returns the user's live sessions (not ended, within both
+// timeouts), most recently active first.
+func (m *Manager) List(ctx context.Context, userID string) ([]storage.Session, error) {
+	now := m.now()
+	all, err := m.store.ListUserSessions(ctx, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	live := all[:0]
+	for _, s := range all {
+		if m.live(s, now) {
+			live = append(live, s)
+		}
+	}
+	return live, nil
+}
+
+// EndOwn ends the session sid if it belongs to userID and is still live.
+// Otherwise it returns storage.ErrNotFound, whether the session does not
+// exist, belongs to someone else or has already ended: a person learns
+// nothing about sessions that are not theirs. The end goes through
+// storage.EndSession, so the session's bound grants and refresh tokens end
+// with it (and the apps are told).
+func (m *Manager) EndOwn(ctx context.Context, userID, sid string) error {
+	s, err := m.store.GetSession(ctx, sid)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if s.UserID != userID || !m.live(s, m.now()) {
+		return fmt.Errorf("end session: %w", storage.ErrNotFound)
+	}
+	if err := m.store.EndSession(ctx, sid, m.now()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.logger.InfoContext(ctx, "session ended by its user", slog.String("sid", sid), slog.String("user_id", userID))
+	return nil
+}
+
+// EndOthers ends every session of the user that has not ended, except
+// keep, each through storage.EndSession, and returns the ids of those it ended.
+// Idle sessions are ended too: they are dead already, but ending them
+// tells their apps.
+func (m *Manager) EndOthers(ctx context.Context, userID, keep string) ([]string, error) {
+	list, err := m.store.ListUserSessions(ctx, userID, m.now())
+	if err != nil {
+		return nil, fmt.Errorf("end other sessions: %w", err)
+	}
+	var ended []string
+	for _, s := range list {
+		if s.ID == keep {
+			continue
+		}
+		if err := m.store.EndSession(ctx, s.ID, m.now()); err != nil {
+			return ended, fmt.Errorf("end session: %w", err)
+		}
+		ended = append(ended, s.ID)
+	}
+	m.logger.InfoContext(ctx, "other sessions ended by their user", slog.String("user_id", userID), slog.Int("ended", len(ended)))
+	return ended, nil
+}
+
+// ClientIP is the peer address. Behind a proxy this is the proxy; trusting
 // X-Forwarded-For needs an explicit list of trusted proxies, which is not
 // configured yet.
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

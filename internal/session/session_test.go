@@ -36,7 +36,7 @@ func start(t *testing.T, m *Manager, prev *http.Cookie) (*http.Cookie, storage.S
 		req.AddCookie(prev)
 	}
 	rec := httptest.NewRecorder()
-	s, err := m.Start(t.Context(), rec, req, "u1", []string{"pwd"})
+	s, err := m.Start(t.Context(), rec, req, "u1", []string{"pwd"}, Limit{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,5 +319,38 @@ func TestAliveStoreDown(t *testing.T) {
 		if got, err := m.Alive(t.Context(), s.ID, touch); err == nil || got {
 			t.Errorf("Alive(touch=%v) = %v, %v; want an error", touch, got, err)
 		}
+	}
+}
+
+// TestEnd: ending a session ends it in storage and clears the cookie; with
+// no session (an empty id) only the cookie goes.
+func TestEnd(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("secure=%v", secure), func(t *testing.T) {
+			m, clk, store := setup(t, Config{Secure: secure})
+			c, s := start(t, m, nil)
+			clk.t = clk.t.Add(time.Minute)
+			for _, id := range []string{s.ID, ""} {
+				rec := httptest.NewRecorder()
+				if err := m.End(t.Context(), rec, id); err != nil {
+					t.Fatalf("End(%q): %v", id, err)
+				}
+				cookies := rec.Result().Cookies()
+				if len(cookies) != 1 || cookies[0].Name != m.CookieName() || cookies[0].Value != "" || cookies[0].MaxAge >= 0 ||
+					cookies[0].Secure != secure || !cookies[0].HttpOnly || cookies[0].Path != "/" {
+					t.Errorf("End(%q) set cookies %+v, want %s cleared", id, cookies, m.CookieName())
+				}
+			}
+			got, err := store.GetSession(t.Context(), s.ID)
+			if err != nil || got.EndedAt == nil || !got.EndedAt.Equal(clk.t) {
+				t.Errorf("session after End: %+v, %v; want ended at %s", got, err, clk.t)
+			}
+			if current(t, m, c) != nil {
+				t.Error("the ended session is still current")
+			}
+			if err := m.End(t.Context(), httptest.NewRecorder(), "no-such-session"); err == nil {
+				t.Error("End of an unknown session: no error")
+			}
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package storage defines what Gatehouse keeps: users, clients, login
 // sessions, pending authorization requests, authorization codes, grants,
-// refresh tokens, opaque access tokens and revoked JWTs, consents and
-// signing keys, and the Store interface every backend implements.
+// refresh tokens, opaque access tokens and revoked JWTs, consents,
+// signing keys and failed sign-in counters, and the Store interface every
+// backend implements.
 //
 // Backends live in sub-packages (postgres, sqlite) and each writes its own
 // SQL. The conformance suite in storagetest runs against all of them.

@@ -39,16 +39,20 @@ type Store interface {
 	SigningKeyStore
 	RefreshTokenStore
 	AccessTokenStore
+	LoginThrottleStore
+	BackchannelLogoutStore
 	AuditStore
 
 	// DeleteExpired removes rows that can never be used again: auth
 	// requests and authorization codes whose expires_at is before now,
 	// login sessions whose absolute expiry is before now, opaque access
-	// tokens and revoked-JWT entries whose expires_at is before now, and
+	// tokens and revoked-JWT entries whose expires_at is before now,
+	// back-channel logouts delivered or given up before now, and
 	// refresh tokens whose AbsoluteExpiresAt is before now or which are
 	// unspent with ExpiresAt before now. (Spent refresh tokens are kept
 	// until their family's absolute expiry so that reuse is recognised for
-	// the whole life of the family.) It returns how many rows were removed.
+	// the whole life of the family.) Login throttle counters whose
+	// ExpiresAt is before now go too. It returns how many rows were removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -107,11 +111,97 @@ type SessionStore interface {
 	// bound to the session: SessionID = id and not Offline. ErrNotFound if
 	// there is no such session; ending an ended session is not an error
 	// (and does not move EndedAt).
+	//
+	// In the same transaction it queues a back-channel logout (CreatedAt =
+	// NextAttemptAt = now, no attempts) for every client that has a grant
+	// with SessionID = id (offline or not, revoked or not) and a
+	// BackchannelLogoutURI, unless one is already queued for that session
+	// and client: ending an ended session again reaches only the clients
+	// that joined it since.
 	EndSession(ctx context.Context, id string, now time.Time) error
 	// EndUserSessions ends every session of the user that has not ended,
-	// as EndSession does (bound grants revoked too). It returns how many
-	// sessions it ended.
+	// as EndSession does (bound grants revoked and back-channel logouts
+	// queued too, for the sessions it ends). It returns how many sessions
+	// it ended.
 	EndUserSessions(ctx context.Context, userID string, now time.Time) (int64, error)
+	// CreateSessionWithLimit inserts s under the concurrent-session limit
+	// l, in one transaction that serializes with every other
+	// CreateSessionWithLimit of the same user (Postgres: the user's row is
+	// locked FOR NO KEY UPDATE first; SQLite: the database write lock), so that
+	// concurrent sign-ins on many instances cannot overshoot the limit.
+	// It first ends l.Replaces (if set; see SessionLimit), then
+	// counts the user's live sessions (not ended, ExpiresAt after now,
+	// LastSeenAt not before l.IdleCutoff). If the count has reached l.Max
+	// (and l.Max > 0):
+	//   - SessionLimitRefuse: ErrSessionLimit, nothing written (l.Replaces
+	//     is not ended either);
+	//   - SessionLimitEvictOldest: the least recently active sessions
+	//     (LastSeenAt, then CreatedAt, then ID) are ended, as EndSession
+	//     ends them (their bound grants revoked in the same transaction),
+	//     until there is room for s; their IDs are returned, oldest first.
+	// ErrNotFound if the user does not exist; ErrAlreadyExists as for
+	// CreateSession.
+	CreateSessionWithLimit(ctx context.Context, s Session, l SessionLimit, now time.Time) (evicted []string, err error)
+	// ListUserSessions returns the user's sessions that have not ended and
+	// whose ExpiresAt is after now, most recently active first
+	// (LastSeenAt descending, then ID). Idle timeouts are the caller's.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// ListLiveSessions is ListUserSessions for every user, ordered by
+	// UserID, then as ListUserSessions.
+	ListLiveSessions(ctx context.Context, now time.Time) ([]Session, error)
+	// SessionActivity counts the sessions that have not ended, whose
+	// ExpiresAt is after now and whose LastSeenAt is at or after since, and
+	// their distinct users: overall, and per client through the grants
+	// made in them (Grant.SessionID, revoked or not), ordered by ClientID.
+	SessionActivity(ctx context.Context, since, now time.Time) (SessionActivity, error)
+}
+
+// ErrSessionLimit: the user already has as many live sessions as the
+// concurrent-session limit allows, and the limit's action is to refuse.
+var ErrSessionLimit = errors.New("storage: session limit reached")
+
+// SessionLimitAction is what a sign-in past the concurrent-session limit
+// does.
+type SessionLimitAction string
+
+// Session limit actions.
+const (
+	// SessionLimitEvictOldest ends the least recently active sessions.
+	SessionLimitEvictOldest SessionLimitAction = "evict_oldest"
+	// SessionLimitRefuse refuses the new sign-in.
+	SessionLimitRefuse SessionLimitAction = "refuse"
+)
+
+// SessionLimit is the concurrent-session policy one sign-in is under.
+type SessionLimit struct {
+	// Max is the most live sessions a user may have, the new one
+	// included; 0 means unlimited.
+	Max    int
+	Action SessionLimitAction
+	// IdleCutoff: sessions last seen before it have timed out (idle) and
+	// do not count. The zero time counts every session.
+	IdleCutoff time.Time
+	// Replaces is the id of the session the browser held before this
+	// sign-in, if any. It is ended in the same transaction whoever it
+	// belongs to (a sign-in always supersedes the browser's previous
+	// session), and is not counted, so that signing in again in the same
+	// browser is never refused or evicts another device.
+	Replaces string
+}
+
+// SessionActivity is what SessionStore.SessionActivity counts.
+type SessionActivity struct {
+	Sessions  int64
+	Users     int64
+	PerClient []ClientActivity
+}
+
+// ClientActivity counts the active sessions in which a client was granted
+// access, and their distinct users.
+type ClientActivity struct {
+	ClientID string
+	Sessions int64
+	Users    int64
 }
 
 // AuthRequestStore keeps authorization requests that wait for the person to
@@ -168,6 +258,14 @@ type GrantStore interface {
 	// RevokeUserGrants revokes every unrevoked grant of the user (offline
 	// or not) and returns how many it revoked.
 	RevokeUserGrants(ctx context.Context, userID string, now time.Time) (int64, error)
+	// ListUserGrants returns the user's unrevoked grants, ordered by
+	// ClientID, then CreatedAt, then ID.
+	ListUserGrants(ctx context.Context, userID string) ([]Grant, error)
+	// RevokeUserClientGrants revokes every unrevoked grant of the user to
+	// the client (offline or not) and returns how many it revoked. Like
+	// RevokeGrant, it takes the grants' row locks, so it serializes with
+	// RotateRefreshToken.
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) (int64, error)
 }
 
 // RefreshTokenStore keeps refresh tokens, by hash. Each grant has a family
@@ -208,6 +306,54 @@ type AccessTokenStore interface {
 	RevokeJWT(ctx context.Context, jti string, expiresAt time.Time) error
 	// IsJWTRevoked reports whether RevokeJWT was called for jti.
 	IsJWTRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+// LoginThrottleStore counts failed sign-ins per key (package throttle keys
+// them by account and by client IP), in the database so that every
+// instance sees, and adds to, the same counts. It only counts; what a count
+// means (a delay, a lock) is the caller's policy, which reads the times.
+type LoginThrottleStore interface {
+	// GetLoginThrottles returns the counter of each key, in the order of
+	// keys. A key without a counter, or whose counter's ExpiresAt is at
+	// or before now, comes back as LoginThrottle{Key: key}: no failures.
+	GetLoginThrottles(ctx context.Context, keys []string, now time.Time) ([]LoginThrottle, error)
+	// RecordLoginFailure counts one failure at now against each key and
+	// returns the counters afterwards, in the order of keys. Each key is
+	// one atomic upsert, so of many concurrent calls each is counted
+	// exactly once and each learns a distinct count:
+	//   - a key without a counter, or whose window has ended
+	//     (WindowStart + window <= now), starts at Failures = 1 with
+	//     WindowStart = now;
+	//   - otherwise Failures goes up by one;
+	//   - PriorFailures and PriorFailureAt are Failures and LastFailureAt
+	//     as the row was just before (0 and nil when there was none),
+	//     LastFailureAt = now, ExpiresAt = now + window.
+	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) ([]LoginThrottle, error)
+	// ForgiveLoginFailure takes one failure back from key's counter (not
+	// below zero): for an attempt counted up front that turned out not to
+	// be a failure. A key without a counter is not an error.
+	ForgiveLoginFailure(ctx context.Context, key string) error
+	// ClearLoginThrottle deletes key's counter. A key without one is not
+	// an error.
+	ClearLoginThrottle(ctx context.Context, key string) error
+}
+
+// LoginThrottle is the failure counter of one throttle key.
+type LoginThrottle struct {
+	Key           string
+	Failures      int       // failures counted since WindowStart
+	WindowStart   time.Time // the first failure of the current window
+	LastFailureAt time.Time
+	// PriorFailures and PriorFailureAt are what Failures and LastFailureAt
+	// were just before the latest failure was counted, so that the caller
+	// that counted it can judge it against the state it replaced even
+	// when concurrent callers counted theirs in between its read and its
+	// write. Set by RecordLoginFailure only.
+	PriorFailures  int
+	PriorFailureAt *time.Time
+	// ExpiresAt is when the counter means nothing any more and may be
+	// deleted: a window after the last failure.
+	ExpiresAt time.Time
 }
 
 // AuditStore keeps the audit trail: who did what, when. It is append-only:
@@ -266,6 +412,56 @@ type ConsentStore interface {
 	// PutConsent inserts or replaces the consent for (UserID, ClientID).
 	// On replace, CreatedAt of the existing row is kept.
 	PutConsent(ctx context.Context, c Consent) error
+	// ListUserConsents returns the user's consents ordered by ClientID.
+	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent removes the user's consent for the client, so that
+	// the next authorization asks again. ErrNotFound if there was none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// BackchannelLogoutStore keeps the outbox of back-channel logouts: one row
+// per client to tell that a login session ended. Rows are added by
+// EndSession and EndUserSessions, in their transaction; a deliverer claims
+// them, sends the logout token and records the outcome.
+//
+// A claim is a lease: it moves NextAttemptAt to leaseUntil and increments
+// Attempts, so no other claimant sees the row until the lease runs out
+// (the claimant died). The outcome is recorded only by the claim that is
+// still current (Attempts unchanged since): a claimant whose lease ran out
+// and was overtaken gets ErrConflict.
+type BackchannelLogoutStore interface {
+	// ClaimBackchannelLogouts claims up to limit rows that are neither
+	// delivered nor failed and whose NextAttemptAt is at or before now,
+	// earliest first: Attempts += 1, NextAttemptAt = leaseUntil. Of many
+	// concurrent claimants each row goes to exactly one. It returns the
+	// rows as claimed.
+	ClaimBackchannelLogouts(ctx context.Context, now, leaseUntil time.Time, limit int) ([]BackchannelLogout, error)
+	// BackchannelLogoutDelivered sets DeliveredAt = now and LastError = ""
+	// on the row claimed with this attempt number. ErrNotFound if there is
+	// no such row; ErrConflict if it is finished or claimed again since.
+	BackchannelLogoutDelivered(ctx context.Context, id int64, attempt int, now time.Time) error
+	// RetryBackchannelLogout records a failed attempt: NextAttemptAt =
+	// next, LastError = lastErr. Errors as BackchannelLogoutDelivered.
+	RetryBackchannelLogout(ctx context.Context, id int64, attempt int, next time.Time, lastErr string) error
+	// BackchannelLogoutFailed gives up: FailedAt = now, LastError =
+	// lastErr. Errors as BackchannelLogoutDelivered.
+	BackchannelLogoutFailed(ctx context.Context, id int64, attempt int, now time.Time, lastErr string) error
+	// ListBackchannelLogouts returns every row, ordered by ID.
+	ListBackchannelLogouts(ctx context.Context) ([]BackchannelLogout, error)
+}
+
+// BackchannelLogout is one client to tell that a login session ended.
+type BackchannelLogout struct {
+	ID            int64 // assigned by the store
+	SessionID     string
+	UserID        string
+	ClientID      string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	Attempts      int // claims so far
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time // set when delivery was given up
 }
 
 // SigningKeyStore keeps signing keys. Private keys are stored as the caller
@@ -387,6 +583,19 @@ type ClientMetadata struct {
 	// IDTokenSignedResponseAlg (OIDC Registration §2) is the algorithm
 	// the client's ID tokens are signed with; empty means RS256.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// MaxSessionsPerUser overrides the server's concurrent-session limit
+	// for sign-ins made for this client: nil means the server's, 0
+	// unlimited, N at most N live login sessions per user.
+	MaxSessionsPerUser *int `json:"max_sessions_per_user,omitempty"`
+	// SessionLimitAction overrides the server's action at the limit:
+	// "evict_oldest" or "refuse"; empty means the server's.
+	SessionLimitAction string `json:"session_limit_action,omitempty"`
+	// BackchannelLogoutURI is where the client receives logout tokens
+	// (OIDC Back-Channel Logout 1.0 §2.2); empty when it takes none.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired: the client needs the sid claim in
+	// logout tokens. Gatehouse always sends it.
+	BackchannelLogoutSessionRequired bool `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // Session is a login session at the IdP. The browser holds a random secret

@@ -101,7 +101,10 @@ func TestKeysInUseExist(t *testing.T) {
 		t.Fatalf("found only %d keys in the templates; is the pattern still right?", len(used))
 	}
 	// Keys the Go code and its documentation promise.
-	for _, k := range []string{"error.title", "error.message", "login.error.invalid",
+	for _, k := range []string{"error.title", "error.message", "login.error.invalid", "login.error.session_limit",
+		"account.notice.signed_out", "account.notice.signed_out_others", "account.notice.revoked",
+		"login.error.throttled.second", "login.error.throttled.seconds",
+		"login.error.throttled.minute", "login.error.throttled.minutes",
 		"scope.openid", "scope.profile", "scope.email", "scope.offline_access"} {
 		used[k] = "Go code"
 	}

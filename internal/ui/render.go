@@ -14,13 +14,14 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/web"
 )
 
 // pageTemplates are the page files in web.Templates, each executed inside
 // layout.html.
-var pageTemplates = []string{"login", "consent", "error", "home"}
+var pageTemplates = []string{"login", "consent", "error", "home", "account", "logout", "signed_out"}
 
 // Renderer renders Pages. It is safe for concurrent use.
 type Renderer struct {
@@ -74,10 +75,18 @@ func NewRenderer(basePath string) (*Renderer, error) {
 	}
 	samples := []Page{
 		LoginPage{ErrorKey: "login.error.invalid", ClientName: "c", Email: "e"},
+		LoginPage{RetryAfter: 90 * time.Second},
 		ConsentPage{ClientName: "c", ClientURI: "https://c", UserEmail: "e", Scopes: []string{"openid", "x"}},
 		ErrorPage{Detail: "d"},
-		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i"},
+		HomePage{SignedIn: true, Name: "n", Email: "e", IssuerURL: "https://i", CSRFToken: "t"},
 		HomePage{},
+		AccountPage{Name: "n", Email: "e", NoticeKey: "account.notice.signed_out",
+			Sessions: []AccountSession{{ID: "s", Browser: "b", OS: "o", IP: "i", Current: true}, {ID: "t"}},
+			Apps:     []AccountApp{{ClientID: "c", Name: "c", Scopes: []string{"openid", "x"}}}},
+		AccountPage{Email: "e"},
+		LogoutPage{ClientName: "c", UserEmail: "e", IDTokenHint: "h", ClientID: "i", PostLogoutRedirectURI: "https://c/bye", State: "s", UILocales: "en"},
+		LogoutPage{},
+		SignedOutPage{},
 	}
 	for i := range localeTags {
 		for _, p := range samples {

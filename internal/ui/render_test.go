@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newRenderer(t *testing.T) (*Renderer, *bytes.Buffer) {
@@ -107,6 +108,20 @@ func TestLoginPage(t *testing.T) {
 			email: "电子邮箱", password: "密码", submit: "登录",
 			errMsg: "邮箱或密码不正确。", lead: "以继续使用 Acme",
 		},
+		{
+			name:  "en throttled: the wait replaces the error",
+			loc:   en,
+			page:  LoginPage{CSRFToken: "tok-5", Email: "ann@example.com", ErrorKey: "login.error.invalid", RetryAfter: 14*time.Minute + time.Second},
+			email: "Email", password: "Password", submit: "Sign in",
+			errMsg: "Too many sign-in attempts. Try again in 15 minutes.",
+		},
+		{
+			name:  "zh throttled",
+			loc:   zh,
+			page:  LoginPage{CSRFToken: "tok-6", RetryAfter: 16 * time.Second},
+			email: "电子邮箱", password: "密码", submit: "登录",
+			errMsg: "登录尝试次数过多，请 16 秒后再试。",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +169,29 @@ func TestLoginPage(t *testing.T) {
 				t.Errorf("unexpected client line %q", leads[0].textContent())
 			case tt.lead != "" && (len(leads) != 1 || leads[0].textContent() != tt.lead):
 				t.Errorf("client lines = %d, want one saying %q", len(leads), tt.lead)
+			}
+		})
+	}
+}
+
+func TestThrottledMessage(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Millisecond, "Too many sign-in attempts. Try again in 1 second."},
+		{time.Second, "Too many sign-in attempts. Try again in 1 second."},
+		{time.Second + time.Millisecond, "Too many sign-in attempts. Try again in 2 seconds."},
+		{59 * time.Second, "Too many sign-in attempts. Try again in 59 seconds."},
+		{time.Minute, "Too many sign-in attempts. Try again in 1 minute."},
+		{time.Minute + time.Second, "Too many sign-in attempts. Try again in 2 minutes."},
+		{15 * time.Minute, "Too many sign-in attempts. Try again in 15 minutes."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			key, args := throttledMessage(tt.d)
+			if got := en.T(key, args...); got != tt.want {
+				t.Errorf("%v: %q, want %q", tt.d, got, tt.want)
 			}
 		})
 	}
@@ -304,8 +342,8 @@ func TestHomePage(t *testing.T) {
 	}{
 		{"en signed out", en, HomePage{IssuerURL: "https://id.example/"}, []string{"Gatehouse", "You are not signed in."}, "Sign in"},
 		{"zh signed out", zh, HomePage{}, []string{"您尚未登录。"}, "登录"},
-		{"en signed in", en, HomePage{SignedIn: true, Name: "Ann Lee", Email: "ann@example.com"}, []string{"Signed in as Ann Lee", "ann@example.com"}, ""},
-		{"zh signed in without name", zh, HomePage{SignedIn: true, Email: "ann@example.com"}, []string{"当前登录账号：ann@example.com"}, ""},
+		{"en signed in", en, HomePage{SignedIn: true, Name: "Ann Lee", Email: "ann@example.com", CSRFToken: "tok"}, []string{"Signed in as Ann Lee", "ann@example.com"}, ""},
+		{"zh signed in without name", zh, HomePage{SignedIn: true, Email: "ann@example.com", CSRFToken: "tok2"}, []string{"当前登录账号：ann@example.com"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +354,17 @@ func TestHomePage(t *testing.T) {
 				if !strings.Contains(text, s) {
 					t.Errorf("page lacks %q:\n%s", s, text)
 				}
+			}
+			forms := doc.all("form")
+			if tt.page.SignedIn {
+				if len(forms) != 1 || !forms[0].has("method", "post", "action", "/logout/confirm") {
+					t.Fatal("signed-in page lacks the sign-out form")
+				}
+				if got := hidden(t, forms[0], "csrf_token"); got != tt.page.CSRFToken {
+					t.Errorf("sign-out csrf_token = %q, want %q", got, tt.page.CSRFToken)
+				}
+			} else if len(forms) != 0 {
+				t.Error("signed-out page offers to sign out")
 			}
 			links := doc.all("a", "href", "/login")
 			switch {
@@ -476,5 +525,96 @@ func TestRendererLinksServedStylesheet(t *testing.T) {
 	StaticHandler().ServeHTTP(w, httptest.NewRequest("GET", href, nil))
 	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/css") {
 		t.Errorf("GET %s: %d %s", href, w.Code, w.Header().Get("Content-Type"))
+	}
+}
+
+func TestLogoutPage(t *testing.T) {
+	r, _ := newRenderer(t)
+	full := LogoutPage{
+		CSRFToken: "tok", ClientName: "Acme", UserEmail: "ann@example.com",
+		IDTokenHint: "eyJ.hint.sig", ClientID: "acme", PostLogoutRedirectURI: "https://acme.example/bye?x=1",
+		State: `s"<&`, UILocales: "zh-Hans en", RedirectOrigin: "https://acme.example",
+	}
+	tests := []struct {
+		name      string
+		loc       Locale
+		page      LogoutPage
+		title     string
+		lead      string // "" for none
+		submit    string
+		wantEcho  map[string]string // hidden fields besides csrf_token
+		formExtra string            // form-action origin in the CSP, "" for none
+	}{
+		{"en, everything", en, full, "Sign out of Gatehouse?", "Acme asked to sign you out.", "Sign out",
+			map[string]string{"id_token_hint": "eyJ.hint.sig", "client_id": "acme",
+				"post_logout_redirect_uri": "https://acme.example/bye?x=1", "state": `s"<&`, "ui_locales": "zh-Hans en"},
+			"https://acme.example"},
+		{"zh, bare", zh, LogoutPage{CSRFToken: "tok"}, "要退出 Gatehouse 吗？", "", "退出登录", map[string]string{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, doc := render(t, r, http.StatusOK, tt.loc, tt.page)
+			checkCommon(t, w, doc, tt.loc)
+			if got := doc.one(t, "h1").textContent(); got != tt.title {
+				t.Errorf("h1 = %q, want %q", got, tt.title)
+			}
+			leads := doc.all("p", "class", "lead")
+			switch {
+			case tt.lead == "" && len(leads) != 0:
+				t.Errorf("unexpected lead %q", leads[0].textContent())
+			case tt.lead != "" && (len(leads) != 1 || leads[0].textContent() != tt.lead):
+				t.Errorf("want lead %q", tt.lead)
+			}
+			form := doc.one(t, "form")
+			if !form.has("method", "post", "action", "/logout/confirm") {
+				t.Errorf("form attrs = %v, want POST /logout/confirm", form.attrs)
+			}
+			if got := hidden(t, form, "csrf_token"); got != "tok" {
+				t.Errorf("csrf_token = %q", got)
+			}
+			hiddenInputs := form.all("input", "type", "hidden")
+			if len(hiddenInputs) != 1+len(tt.wantEcho) {
+				t.Errorf("%d hidden inputs, want %d", len(hiddenInputs), 1+len(tt.wantEcho))
+			}
+			for name, want := range tt.wantEcho {
+				if got := hidden(t, form, name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+			if got := form.one(t, "button", "type", "submit").textContent(); got != tt.submit {
+				t.Errorf("submit = %q, want %q", got, tt.submit)
+			}
+			form.one(t, "a", "href", "/")
+			csp := w.Header().Get("Content-Security-Policy")
+			if tt.formExtra != "" && !strings.Contains(csp, tt.formExtra) {
+				t.Errorf("CSP %q does not allow the post-logout redirect to %s", csp, tt.formExtra)
+			}
+		})
+	}
+}
+
+func TestSignedOutPage(t *testing.T) {
+	r, _ := newRenderer(t)
+	for _, tt := range []struct {
+		name        string
+		loc         Locale
+		title, link string
+	}{
+		{"en", en, "You are signed out", "Sign in"},
+		{"zh", zh, "您已退出登录", "登录"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w, doc := render(t, r, http.StatusOK, tt.loc, SignedOutPage{})
+			checkCommon(t, w, doc, tt.loc)
+			if got := doc.one(t, "h1").textContent(); got != tt.title {
+				t.Errorf("h1 = %q, want %q", got, tt.title)
+			}
+			if got := doc.one(t, "a", "href", "/login").textContent(); got != tt.link {
+				t.Errorf("link = %q, want %q", got, tt.link)
+			}
+			if n := len(doc.all("form")); n != 0 {
+				t.Errorf("%d forms on the signed-out page", n)
+			}
+		})
 	}
 }

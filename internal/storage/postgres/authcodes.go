@@ -178,3 +178,39 @@ func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time
 	}
 	return tag.RowsAffected(), nil
 }
+
+// ListUserGrants returns the user's unrevoked grants, grouped by client.
+func (db *DB) ListUserGrants(ctx context.Context, userID string) ([]storage.Grant, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT `+grantColumns+` FROM grants
+		WHERE user_id = $1 AND revoked_at IS NULL
+		ORDER BY client_id, created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list user grants: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Grant, error) {
+		var g storage.Grant
+		if err := r.Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Offline, &g.Scopes, &g.CreatedAt, &g.RevokedAt); err != nil {
+			return g, err
+		}
+		g.CreatedAt = g.CreatedAt.UTC()
+		g.RevokedAt = utcPtr(g.RevokedAt)
+		return g, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list user grants: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeUserClientGrants revokes the user's unrevoked grants to the
+// client. Each UPDATE takes the grant's row lock, as RevokeGrant does.
+func (db *DB) RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `
+		UPDATE grants SET revoked_at = $3
+		WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`, userID, clientID, now)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user client grants: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

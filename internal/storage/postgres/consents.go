@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 )
 
@@ -34,6 +36,41 @@ func (db *DB) PutConsent(ctx context.Context, c storage.Consent) error {
 		c.UserID, c.ClientID, strs(c.Scopes), c.CreatedAt, c.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("put consent: %w", mapErr(err))
+	}
+	return nil
+}
+
+// ListUserConsents returns the user's consents ordered by client.
+func (db *DB) ListUserConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT user_id, client_id, scopes, created_at, updated_at
+		FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list user consents: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Consent, error) {
+		var c storage.Consent
+		if err := r.Scan(&c.UserID, &c.ClientID, &c.Scopes, &c.CreatedAt, &c.UpdatedAt); err != nil {
+			return c, err
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		c.UpdatedAt = c.UpdatedAt.UTC()
+		return c, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list user consents: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteConsent removes the user's consent for the client.
+func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+	if err != nil {
+		return fmt.Errorf("delete consent: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete consent: %w", storage.ErrNotFound)
 	}
 	return nil
 }

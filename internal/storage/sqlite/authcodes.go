@@ -180,3 +180,47 @@ func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time
 	}
 	return n, nil
 }
+
+// ListUserGrants returns the user's unrevoked grants, grouped by client.
+func (db *DB) ListUserGrants(ctx context.Context, userID string) ([]storage.Grant, error) {
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT `+grantColumns+` FROM grants
+		WHERE user_id = ? AND revoked_at IS NULL
+		ORDER BY client_id, created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list user grants: %w", err)
+	}
+	out, err := collect(rows, func(r scanner) (storage.Grant, error) {
+		var (
+			g         storage.Grant
+			createdAt int64
+			revokedAt sql.NullInt64
+		)
+		if err := r.Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Offline, list(&g.Scopes), &createdAt, &revokedAt); err != nil {
+			return g, err
+		}
+		g.CreatedAt = fromMicros(createdAt)
+		g.RevokedAt = fromNullMicros(revokedAt)
+		return g, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list user grants: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeUserClientGrants revokes the user's unrevoked grants to the
+// client.
+func (db *DB) RevokeUserClientGrants(ctx context.Context, userID, clientID string, now time.Time) (int64, error) {
+	res, err := db.db.ExecContext(ctx, `
+		UPDATE grants SET revoked_at = ?
+		WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL`, micros(now), userID, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user client grants: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke user client grants: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,10 @@
+-- Issue 5: session control. Counting and limiting live sessions, SQLite.
+
+-- +goose Up
+-- idp sessions stats counts the sessions active in the last minutes
+-- (last_seen_at) among those not ended. The partial index keeps ended
+-- sessions, which pile up until their absolute expiry, out of the scan.
+CREATE INDEX sessions_live_last_seen_at_idx ON sessions (last_seen_at) WHERE ended_at IS NULL;
+
+-- +goose Down
+DROP INDEX sessions_live_last_seen_at_idx;

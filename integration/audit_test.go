@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/internal/audit"
+	"github.com/gatehouse-idp/gatehouse/internal/server"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 )
@@ -353,5 +354,26 @@ func TestAuditTokenEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuditThrottledSignIn: a sign-in refused by the throttle is a
+// login.failed with reason throttled, naming no account (none was looked
+// up) and not the email.
+func TestAuditThrottledSignIn(t *testing.T) {
+	s := newTestServer(t, func(c *server.Config) { c.LoginThrottleAccountLimit = 2 })
+	start := s.trail(t, storage.AuditFilter{})
+	s.createUser(t, "ada@example.com", testPassword)
+	b := newBrowser(t, s.Issuer)
+	wantStatus(t, b.tryLogin(s.Issuer, "ada@example.com", wrongPasswd), http.StatusUnauthorized, "first failure")
+	wantStatus(t, b.tryLogin(s.Issuer, "ada@example.com", testPassword), http.StatusTooManyRequests, "at once again")
+
+	evs := s.trail(t, storage.AuditFilter{AfterID: start[len(start)-1].ID})
+	if len(evs) != 2 || evs[0].Details["reason"] != audit.ReasonBadPassword || evs[1].Details["reason"] != audit.ReasonThrottled {
+		t.Fatalf("events %+v, want login.failed bad_password then throttled", evs)
+	}
+	e := evs[1]
+	if e.Type != audit.LoginFailed || e.UserID != "" || e.Actor != "" || e.IP != "127.0.0.1" || e.Details["retry_after"] != float64(1) {
+		t.Errorf("throttled sign-in: %+v", e)
 	}
 }

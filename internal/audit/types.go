@@ -76,6 +76,9 @@ const (
 	ReasonDisabled       = "disabled"
 	// ReasonNoPassword: the account exists but has no password set.
 	ReasonNoPassword = "no_password"
+	// ReasonThrottled: too many failures for the email or the client IP;
+	// the password was not checked (Details["retry_after"], seconds).
+	ReasonThrottled = "throttled"
 )
 
 // Actors.

@@ -377,3 +377,18 @@ func TestAuditThrottledSignIn(t *testing.T) {
 		t.Errorf("throttled sign-in: %+v", e)
 	}
 }
+
+// TestAuditSessionLimitRefusal: a right password refused by the
+// concurrent-session limit is a login.failed naming the account.
+func TestAuditSessionLimitRefusal(t *testing.T) {
+	s := newTestServer(t, func(c *server.Config) { c.MaxSessionsPerUser = 1; c.SessionLimitAction = "refuse" })
+	ada := s.createUser(t, "ada@example.com", testPassword)
+	wantSignedIn(t, newBrowser(t, s.Issuer).tryLogin(s.Issuer, "ada@example.com", testPassword), "first browser")
+	wantStatus(t, newBrowser(t, s.Issuer).tryLogin(s.Issuer, "ada@example.com", testPassword), http.StatusConflict, "second browser")
+
+	evs := s.trail(t, storage.AuditFilter{UserID: ada.ID})
+	if len(evs) != 2 || evs[0].Type != audit.LoginSucceeded || evs[1].Type != audit.LoginFailed ||
+		evs[1].Details["reason"] != audit.ReasonSessionLimit || evs[1].SessionID != "" {
+		t.Fatalf("events %+v, want login.succeeded, then login.failed session_limit without a session", evs)
+	}
+}

@@ -115,6 +115,8 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, session.ErrLimit) {
 		// Nothing was written: the person is told why, can sign out
 		// elsewhere (or ask an administrator) and try again.
+		p.deps.Audit.Record(ctx, storage.AuditEvent{Type: audit.LoginFailed, UserID: user.ID, ClientID: ar.ClientID,
+			Details: map[string]any{"reason": audit.ReasonSessionLimit}})
 		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit", 0)
 		return
 	}

@@ -394,9 +394,9 @@ func Middleware(next http.Handler) http.Handler {
 const maxUserAgent = 512
 
 // FromRequest returns the client IP and user agent of r. The IP is the
-// peer address, as for login sessions (package session): behind a proxy
-// that is the proxy, because trusting X-Forwarded-For needs a list of
-// trusted proxies, which is not configured yet.
+// peer address (session.ClientIP uses this rule too): behind a proxy that
+// is the proxy, because trusting X-Forwarded-For needs a list of trusted
+// proxies, which is not configured yet.
 func FromRequest(r *http.Request) (ip, userAgent string) {
 	ip = r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {

@@ -357,3 +357,25 @@ func TestFullQueueBlocks(t *testing.T) {
 		t.Errorf("logged %v, want only the cancelled event", logged)
 	}
 }
+
+func TestFromRequest(t *testing.T) {
+	for _, tc := range []struct {
+		remote, ua string
+		ip, wantUA string
+	}{
+		{"203.0.113.9:51234", "curl/8", "203.0.113.9", "curl/8"},
+		{"[2001:db8::1]:443", "", "2001:db8::1", ""},
+		{"@", "x", "@", "x"}, // no port (a unix socket): kept as it is
+		{"198.51.100.7:1", strings.Repeat("u", 513), "198.51.100.7", strings.Repeat("u", 512)},
+	} {
+		t.Run(tc.remote, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			r.Header.Set("User-Agent", tc.ua)
+			ip, ua := audit.FromRequest(r)
+			if ip != tc.ip || ua != tc.wantUA {
+				t.Errorf("FromRequest = %q, %q (len %d); want %q, %q", ip, ua, len(ua), tc.ip, tc.wantUA)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/internal/audit"
+	"github.com/gatehouse-idp/gatehouse/internal/server"
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
 	"github.com/gatehouse-idp/gatehouse/internal/storage/pgtest"
 )
@@ -274,5 +275,120 @@ func TestAuditSurvivesShutdown(t *testing.T) {
 		if e.Actor != audit.Client(m.ID) || e.IP != "127.0.0.1" || e.Details["grant_type"] != "client_credentials" {
 			t.Errorf("machine token event %+v", e)
 		}
+	}
+}
+
+// TestAuditTokenEvents: the token events the main story does not reach —
+// a machine JWT and an opaque access token revoked, a code replayed, a
+// refresh retried within the grace window — each leave their row.
+func TestAuditTokenEvents(t *testing.T) {
+	s := newTestServer(t)
+	start := s.trail(t, storage.AuditFilter{})
+	after := start[len(start)-1].ID
+
+	// A machine JWT, revoked by its client.
+	m := s.newMachine(t, "Job", "")
+	mt := m.token(t, s)
+	if r := s.revoke(t, m.asApp(), mt.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("revoke machine token: %d", r.Status)
+	}
+	_, claims := jwtParts(t, mt.AccessToken)
+
+	// An opaque access token of a person, revoked; then a refresh retried
+	// within the grace window.
+	op := s.newApp(t, "Opaque", refreshGrants+`,"access_token_format":"opaque"`)
+	first := s.loginWithRefresh(t, op, "ada@example.com")
+	if r := s.revoke(t, op, first.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("revoke opaque token: %d", r.Status)
+	}
+	for range 2 { // the second is the same refresh arriving twice
+		if r := postForm(t, s.URL+"/token", refreshForm(first.RefreshToken, ""), op.ID, op.Secret); r.Status != http.StatusOK {
+			t.Fatalf("refresh: %d %s", r.Status, r.Body)
+		}
+	}
+
+	// A code redeemed twice.
+	a := s.newApp(t, "Replayed", `"skip_consent":true`)
+	b := s.signedIn(t, "bob@example.com")
+	ar := a.RP.authURL()
+	code := b.authorizeTo(a, ar)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {a.RedirectURI}, "code_verifier": {ar.Verifier}}
+	for i, want := range []int{http.StatusOK, http.StatusBadRequest} {
+		if r := postForm(t, s.URL+"/token", form, a.ID, a.Secret); r.Status != want {
+			t.Fatalf("exchange %d: %d, want %d: %s", i+1, r.Status, want, r.Body)
+		}
+	}
+
+	evs := s.trail(t, storage.AuditFilter{AfterID: after, Types: []string{
+		audit.TokenRevoked, audit.TokenRefreshed, audit.CodeReplayed,
+	}})
+	if len(evs) != 5 {
+		var types []string
+		for _, e := range evs {
+			types = append(types, e.Type)
+		}
+		t.Fatalf("got %v, want token.revoked ×2, token.refreshed ×2, code.replayed", types)
+	}
+	for _, tc := range []struct {
+		name   string
+		e      storage.AuditEvent
+		typ    string
+		client string
+		sid    bool
+		want   map[string]any
+	}{
+		{"machine JWT revoked", evs[0], audit.TokenRevoked, m.ID, false, map[string]any{"kind": "access_token", "format": "jwt", "jti": claims["jti"]}},
+		{"opaque token revoked", evs[1], audit.TokenRevoked, op.ID, true, map[string]any{"kind": "access_token", "format": "opaque"}},
+		{"refreshed", evs[2], audit.TokenRefreshed, op.ID, true, map[string]any{"retry": nil}},
+		{"refresh retried", evs[3], audit.TokenRefreshed, op.ID, true, map[string]any{"retry": true}},
+		{"code replayed", evs[4], audit.CodeReplayed, a.ID, true, map[string]any{"grant_revoked": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.e
+			if e.Type != tc.typ || e.ClientID != tc.client || e.Actor != audit.Client(tc.client) || (e.SessionID != "") != tc.sid {
+				t.Errorf("event %+v: want %s by client %s, sid set %t", e, tc.typ, tc.client, tc.sid)
+			}
+			for k, v := range tc.want {
+				if e.Details[k] != v {
+					t.Errorf("details[%s] = %v, want %v (all: %v)", k, e.Details[k], v, e.Details)
+				}
+			}
+		})
+	}
+}
+
+// TestAuditThrottledSignIn: a sign-in refused by the throttle is a
+// login.failed with reason throttled, naming no account (none was looked
+// up) and not the email.
+func TestAuditThrottledSignIn(t *testing.T) {
+	s := newTestServer(t, func(c *server.Config) { c.LoginThrottleAccountLimit = 2 })
+	start := s.trail(t, storage.AuditFilter{})
+	s.createUser(t, "ada@example.com", testPassword)
+	b := newBrowser(t, s.Issuer)
+	wantStatus(t, b.tryLogin(s.Issuer, "ada@example.com", wrongPasswd), http.StatusUnauthorized, "first failure")
+	wantStatus(t, b.tryLogin(s.Issuer, "ada@example.com", testPassword), http.StatusTooManyRequests, "at once again")
+
+	evs := s.trail(t, storage.AuditFilter{AfterID: start[len(start)-1].ID})
+	if len(evs) != 2 || evs[0].Details["reason"] != audit.ReasonBadPassword || evs[1].Details["reason"] != audit.ReasonThrottled {
+		t.Fatalf("events %+v, want login.failed bad_password then throttled", evs)
+	}
+	e := evs[1]
+	if e.Type != audit.LoginFailed || e.UserID != "" || e.Actor != "" || e.IP != "127.0.0.1" || e.Details["retry_after"] != float64(1) {
+		t.Errorf("throttled sign-in: %+v", e)
+	}
+}
+
+// TestAuditSessionLimitRefusal: a right password refused by the
+// concurrent-session limit is a login.failed naming the account.
+func TestAuditSessionLimitRefusal(t *testing.T) {
+	s := newTestServer(t, func(c *server.Config) { c.MaxSessionsPerUser = 1; c.SessionLimitAction = "refuse" })
+	ada := s.createUser(t, "ada@example.com", testPassword)
+	wantSignedIn(t, newBrowser(t, s.Issuer).tryLogin(s.Issuer, "ada@example.com", testPassword), "first browser")
+	wantStatus(t, newBrowser(t, s.Issuer).tryLogin(s.Issuer, "ada@example.com", testPassword), http.StatusConflict, "second browser")
+
+	evs := s.trail(t, storage.AuditFilter{UserID: ada.ID})
+	if len(evs) != 2 || evs[0].Type != audit.LoginSucceeded || evs[1].Type != audit.LoginFailed ||
+		evs[1].Details["reason"] != audit.ReasonSessionLimit || evs[1].SessionID != "" {
+		t.Fatalf("events %+v, want login.succeeded, then login.failed session_limit without a session", evs)
 	}
 }

@@ -144,7 +144,7 @@ func runUsers(ctx context.Context, e env) (err error) {
 		return err
 	}
 	defer db.Close()
-	rec := newAdminRecorder(e, db)
+	rec := newAdminRecorder(ctx, e, db)
 	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	svc := users.New(db, users.Options{})
 	switch sub {
@@ -316,7 +316,7 @@ func runClients(ctx context.Context, e env) (err error) {
 		return err
 	}
 	defer db.Close()
-	rec := newAdminRecorder(e, db)
+	rec := newAdminRecorder(ctx, e, db)
 	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	svc := clients.New(db, clients.Options{})
 	switch sub {

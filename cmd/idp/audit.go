@@ -13,9 +13,9 @@ import (
 // newAdminRecorder returns the recorder of an admin command's changes
 // (actor "admin"). Its warnings, and any event it cannot write, go to
 // standard error as JSON.
-func newAdminRecorder(e env, db storage.AuditStore) *audit.Recorder {
+func newAdminRecorder(ctx context.Context, e env, db storage.AuditStore) *audit.Recorder {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return audit.NewRecorder(db, audit.Options{Logger: logger})
+	return audit.NewRecorder(ctx, db, audit.Options{Logger: logger})
 }
 
 // adminAuditTimeout bounds how long a command waits for the database to

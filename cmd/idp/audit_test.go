@@ -124,6 +124,22 @@ func TestAdminChangesAreAudited(t *testing.T) {
 					t.Errorf("%s details %v, want kid %s, alg ES256", got[5+i].Type, d, wantKID)
 				}
 			}
+			// Revoking the active RS256 key: the revocation, the next key
+			// that signs instead, and its fresh successor.
+			rsActive, rsNext := keyWith(t, list, "RS256", "active"), keyWith(t, list, "RS256", "next")
+			if r := idp(t, "", withKEK, append([]string{"keys", "revoke", rsActive.KID}, b.args...)...); r.code != 0 {
+				t.Fatalf("keys revoke: %d %s", r.code, r.stderr)
+			}
+			revoked := auditJSON(t, b.args, "--type", "key.revoked,key.rotated,key.created", "--after", fmt.Sprint(got[len(got)-1].ID))
+			if ts := eventTypes(revoked); !slices.Equal(ts, []string{audit.KeyRevoked, audit.KeyRotated, audit.KeyCreated}) {
+				t.Fatalf("keys revoke left %v", ts)
+			}
+			for i, kid := range []string{rsActive.KID, rsNext.KID} {
+				if d := revoked[i].Details; d["kid"] != kid || d["alg"] != "RS256" || revoked[i].Actor != audit.ActorAdmin {
+					t.Errorf("%s: %+v, want kid %s by admin", revoked[i].Type, revoked[i], kid)
+				}
+			}
+
 			// Nothing secret reached the trail.
 			raw := idp(t, "", nil, append([]string{"audit", "list", "--json"}, b.args...)...).stdout
 			for _, secret := range []string{"another long password", "a long enough password", "argon2", "ada@example.com"} {

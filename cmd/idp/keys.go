@@ -72,10 +72,10 @@ func runKeys(ctx context.Context, e env) (err error) {
 		return err
 	}
 	defer db.Close()
-	rec := newAdminRecorder(e, db)
+	rec := newAdminRecorder(ctx, e, db)
 	defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 	m := keys.NewManager(db, kek, keys.Options{Policy: policy, AdditionalKEKs: oldKEKs, Logger: discardLogger(),
-		OnChange: audit.KeyChanges(rec, audit.ActorAdmin)})
+		OnChange: keys.AuditChanges(rec, audit.ActorAdmin)})
 
 	switch sub {
 	case "list":

@@ -101,7 +101,7 @@ func runSessions(ctx context.Context, e env) (err error) {
 	case "list":
 		return listSessions(ctx, e, db, userID, now, now.Add(-idle), asJSON)
 	case "revoke":
-		rec := newAdminRecorder(e, db)
+		rec := newAdminRecorder(ctx, e, db)
 		defer func() { err = errors.Join(err, closeAdminRecorder(ctx, rec)) }()
 		return revokeSessions(ctx, e, db, rec, sid, userID, now)
 	default:

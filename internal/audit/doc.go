@@ -6,8 +6,9 @@
 // goroutine, so that recording never adds a database round trip to a
 // request.
 //
-// It imports storage, and keys for the signing-key change type; it must not
-// import oauth, oidc, session, users or server: they import it. A nil *Recorder records nothing, so
+// It imports only storage from Gatehouse, so that every other package may
+// record events: oauth, oidc, keys and cmd/idp import it, never the other
+// way round. A nil *Recorder records nothing, so
 // packages work without one (unit tests).
 //
 // What is never recorded: passwords, tokens, codes, client secrets, cookie

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/internal/storage"
@@ -8,6 +9,6 @@ import (
 
 // NewRecorderTicking is NewRecorder with the flush timer replaced by tick,
 // so tests decide when the interval has passed.
-func NewRecorderTicking(store storage.AuditStore, opts Options, tick <-chan time.Time) *Recorder {
-	return newRecorder(store, opts, func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} })
+func NewRecorderTicking(ctx context.Context, store storage.AuditStore, opts Options, tick <-chan time.Time) *Recorder {
+	return newRecorder(ctx, store, opts, func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} })
 }

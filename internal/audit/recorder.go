@@ -104,15 +104,17 @@ type Recorder struct {
 	tick func(d time.Duration) (<-chan time.Time, func())
 }
 
-// NewRecorder starts a Recorder writing to store. Call Close when done.
-func NewRecorder(store storage.AuditStore, opts Options) *Recorder {
-	return newRecorder(store, opts, func(d time.Duration) (<-chan time.Time, func()) {
+// NewRecorder starts a Recorder writing to store. Its writes use ctx's
+// values but not its cancellation: only Close ends the writer. Call Close
+// when done.
+func NewRecorder(ctx context.Context, store storage.AuditStore, opts Options) *Recorder {
+	return newRecorder(ctx, store, opts, func(d time.Duration) (<-chan time.Time, func()) {
 		t := time.NewTicker(d)
 		return t.C, t.Stop
 	})
 }
 
-func newRecorder(store storage.AuditStore, opts Options, tick func(time.Duration) (<-chan time.Time, func())) *Recorder {
+func newRecorder(ctx context.Context, store storage.AuditStore, opts Options, tick func(time.Duration) (<-chan time.Time, func())) *Recorder {
 	opts = opts.withDefaults()
 	r := &Recorder{
 		store:    store,
@@ -125,7 +127,7 @@ func newRecorder(store storage.AuditStore, opts Options, tick func(time.Duration
 		done:     make(chan struct{}),
 		tick:     tick,
 	}
-	go r.run()
+	go r.run(context.WithoutCancel(ctx))
 	return r
 }
 
@@ -232,11 +234,11 @@ func (r *Recorder) Close(ctx context.Context) error {
 }
 
 // run is the writer goroutine.
-func (r *Recorder) run() {
+func (r *Recorder) run(ctx context.Context) {
 	defer close(r.done)
 	// The writer outlives any request; its context ends only when Close
 	// gives up (abandon).
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
@@ -392,9 +394,9 @@ func Middleware(next http.Handler) http.Handler {
 const maxUserAgent = 512
 
 // FromRequest returns the client IP and user agent of r. The IP is the
-// peer address, as for login sessions (package session): behind a proxy
-// that is the proxy, because trusting X-Forwarded-For needs a list of
-// trusted proxies, which is not configured yet.
+// peer address (session.ClientIP uses this rule too): behind a proxy that
+// is the proxy, because trusting X-Forwarded-For needs a list of trusted
+// proxies, which is not configured yet.
 func FromRequest(r *http.Request) (ip, userAgent string) {
 	ip = r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {

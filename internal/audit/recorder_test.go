@@ -99,7 +99,7 @@ var never = make(chan time.Time)
 func TestRecordFillsTimeAndRequestInfo(t *testing.T) {
 	db := sqlitetest.NewStore(t)
 	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
-	r := audit.NewRecorderTicking(db, audit.Options{Now: func() time.Time { return now }}, never)
+	r := audit.NewRecorderTicking(t.Context(), db, audit.Options{Now: func() time.Time { return now }}, never)
 	req := httptest.NewRequest("POST", "/login", nil)
 	req.RemoteAddr = "203.0.113.9:51234"
 	req.Header.Set("User-Agent", "TestBrowser/1.0 "+strings.Repeat("x", 600))
@@ -157,7 +157,7 @@ func TestBatches(t *testing.T) {
 	db := sqlitetest.NewStore(t)
 	s := &store{AuditStore: db, entered: make(chan int, 10)}
 	tick := make(chan time.Time)
-	r := audit.NewRecorderTicking(s, audit.Options{BatchSize: 500}, tick)
+	r := audit.NewRecorderTicking(t.Context(), s, audit.Options{BatchSize: 500}, tick)
 	defer closeOK(t, r)
 	for i := range 1200 {
 		r.Record(t.Context(), storage.AuditEvent{Type: "test", ClientID: fmt.Sprint(i)})
@@ -197,7 +197,7 @@ func TestCloseWritesEverything(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.open(t)
-			r := audit.NewRecorder(db, audit.Options{})
+			r := audit.NewRecorder(t.Context(), db, audit.Options{})
 			const writers, each = 20, 500
 			var wg sync.WaitGroup
 			for w := range writers {
@@ -231,7 +231,7 @@ func TestRetryAfterWriteFailures(t *testing.T) {
 	db := sqlitetest.NewStore(t)
 	var logs bytes.Buffer
 	s := &store{AuditStore: db, fail: 3}
-	r := audit.NewRecorderTicking(s, audit.Options{
+	r := audit.NewRecorderTicking(t.Context(), s, audit.Options{
 		RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	}, never)
@@ -280,7 +280,7 @@ func TestCloseWithDatabaseDown(t *testing.T) {
 	db := sqlitetest.NewStore(t)
 	var logs bytes.Buffer
 	s := &store{AuditStore: db, always: true, entered: make(chan int, 100)}
-	r := audit.NewRecorderTicking(s, audit.Options{
+	r := audit.NewRecorderTicking(t.Context(), s, audit.Options{
 		BatchSize: 2, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	}, never)
@@ -319,7 +319,7 @@ func TestFullQueueBlocks(t *testing.T) {
 	db := sqlitetest.NewStore(t)
 	var logs bytes.Buffer
 	s := &store{AuditStore: db, entered: make(chan int, 100), gate: make(chan struct{})}
-	r := audit.NewRecorderTicking(s, audit.Options{
+	r := audit.NewRecorderTicking(t.Context(), s, audit.Options{
 		QueueSize: 4, BatchSize: 1, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	}, never)
 	r.Record(t.Context(), storage.AuditEvent{Type: "test", ClientID: "0"})
@@ -355,5 +355,27 @@ func TestFullQueueBlocks(t *testing.T) {
 	logged := loggedEvents(t, logs.String())
 	if len(logged) != 1 || logged[0]["client_id"] != "cancelled" {
 		t.Errorf("logged %v, want only the cancelled event", logged)
+	}
+}
+
+func TestFromRequest(t *testing.T) {
+	for _, tc := range []struct {
+		remote, ua string
+		ip, wantUA string
+	}{
+		{"203.0.113.9:51234", "curl/8", "203.0.113.9", "curl/8"},
+		{"[2001:db8::1]:443", "", "2001:db8::1", ""},
+		{"@", "x", "@", "x"}, // no port (a unix socket): kept as it is
+		{"198.51.100.7:1", strings.Repeat("u", 513), "198.51.100.7", strings.Repeat("u", 512)},
+	} {
+		t.Run(tc.remote, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			r.Header.Set("User-Agent", tc.ua)
+			ip, ua := audit.FromRequest(r)
+			if ip != tc.ip || ua != tc.wantUA {
+				t.Errorf("FromRequest = %q, %q (len %d); want %q, %q", ip, ua, len(ua), tc.ip, tc.wantUA)
+			}
+		})
 	}
 }

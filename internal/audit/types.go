@@ -76,6 +76,12 @@ const (
 	ReasonDisabled       = "disabled"
 	// ReasonNoPassword: the account exists but has no password set.
 	ReasonNoPassword = "no_password"
+	// ReasonThrottled: too many failures for the email or the client IP;
+	// the password was not checked (Details["retry_after"], seconds).
+	ReasonThrottled = "throttled"
+	// ReasonSessionLimit: the password was right, but the person has as
+	// many sessions as allowed and the limit refuses new ones.
+	ReasonSessionLimit = "session_limit"
 )
 
 // Actors.

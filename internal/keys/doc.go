@@ -14,6 +14,6 @@
 // storage.SigningKey.State; this package publishes next, active and retired
 // keys, signs only with active ones and ignores revoked ones entirely.
 //
-// This package imports only storage from Gatehouse. It must not import
-// oauth, oidc or any HTTP code: those call it.
+// This package imports only storage and audit (to record key changes) from
+// Gatehouse. It must not import oauth, oidc or any HTTP code: those call it.
 package keys

@@ -77,6 +77,10 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 			// RFC 6585 §4: 429 Too Many Requests, with RFC 9110 §10.2.3
 			// Retry-After in seconds.
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter/time.Second)))
+			// The account is not looked up (see above), so the event
+			// names no user; the IP shows whose attempts these are.
+			p.deps.Audit.Record(ctx, storage.AuditEvent{Type: audit.LoginFailed, ClientID: ar.ClientID,
+				Details: map[string]any{"reason": audit.ReasonThrottled, "retry_after": int(d.RetryAfter / time.Second)}})
 			p.loginAgain(w, r, ar, client, handle, http.StatusTooManyRequests, "login.error.invalid", d.RetryAfter)
 			return
 		}
@@ -111,6 +115,8 @@ func (p *Provider) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, session.ErrLimit) {
 		// Nothing was written: the person is told why, can sign out
 		// elsewhere (or ask an administrator) and try again.
+		p.deps.Audit.Record(ctx, storage.AuditEvent{Type: audit.LoginFailed, UserID: user.ID, ClientID: ar.ClientID,
+			Details: map[string]any{"reason": audit.ReasonSessionLimit}})
 		p.loginAgain(w, r, ar, client, handle, http.StatusConflict, "login.error.session_limit", 0)
 		return
 	}

@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	// The recorder's writer goroutine runs from here; Serve closes it
 	// after the HTTP server has stopped. A server that fails to build
 	// closes it on the way out.
-	rec := audit.NewRecorder(deps.Store, audit.Options{Now: deps.Now, Logger: deps.Logger})
+	rec := audit.NewRecorder(ctx, deps.Store, audit.Options{Now: deps.Now, Logger: deps.Logger})
 	built := false
 	defer func() {
 		if !built {
@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		Now: deps.Now, Rand: deps.Rand, Logger: deps.Logger, RefreshInterval: cfg.KeyRefreshInterval,
 		Policy: policy, AdditionalKEKs: deps.AdditionalKEKs,
 		// The server changes keys only on its schedule: actor "system".
-		OnChange: audit.KeyChanges(rec, audit.ActorSystem),
+		OnChange: keys.AuditChanges(rec, audit.ActorSystem),
 	})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -354,13 +353,11 @@ func (m *Manager) EndOthers(ctx context.Context, userID, keep string) ([]string,
 
 // ClientIP is the peer address. Behind a proxy this is the proxy; trusting
 // X-Forwarded-For needs an explicit list of trusted proxies, which is not
-// configured yet.
+// configured yet. It is the audit trail's rule, so that a session, the
+// throttle and the audit events always name the same address.
 func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	ip, _ := audit.FromRequest(r)
+	return ip
 }
 
 func truncate(s string, n int) string {

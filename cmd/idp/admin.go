@@ -174,11 +174,13 @@ func runUsers(ctx context.Context, e env) (err error) {
 			Details: map[string]any{"email_verified": u.EmailVerified}})
 		return printJSON(e.stdout, toUserJSON(u))
 	case "disable":
+		live := liveSessions(ctx, db, id)
 		ended, err := svc.Disable(ctx, id)
 		if err != nil {
 			return userError(id, err)
 		}
 		rec.Record(ctx, storage.AuditEvent{Type: audit.UserDisabled, Actor: audit.ActorAdmin, UserID: id, Details: endedDetails(ended)})
+		recordSessionsEnded(ctx, rec, id, live, "user_disabled")
 		fmt.Fprintf(e.stdout, "disabled user %s: %s\n", id, describeEnded(ended))
 		return nil
 	case "enable":
@@ -193,6 +195,7 @@ func runUsers(ctx context.Context, e env) (err error) {
 		if err != nil {
 			return err
 		}
+		live := liveSessions(ctx, db, id)
 		ended, err := svc.SetPassword(ctx, id, password)
 		var ve *users.ValidationError
 		if errors.As(err, &ve) {
@@ -203,6 +206,7 @@ func runUsers(ctx context.Context, e env) (err error) {
 		}
 		// Never the password or its hash: only that it changed.
 		rec.Record(ctx, storage.AuditEvent{Type: audit.UserPasswordSet, Actor: audit.ActorAdmin, UserID: id, Details: endedDetails(ended)})
+		recordSessionsEnded(ctx, rec, id, live, "password_set")
 		fmt.Fprintf(e.stdout, "set the password of user %s: %s\n", id, describeEnded(ended))
 		return nil
 	default:
@@ -227,6 +231,27 @@ func runUsers(ctx context.Context, e env) (err error) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, status, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
+	}
+}
+
+// liveSessions are the user's sessions that a command is about to end, so
+// that each gets its own audit event (and "idp audit list --session"
+// tells how it ended). Best effort: the command itself does not depend
+// on it, and a session that races in is still ended, only not listed.
+func liveSessions(ctx context.Context, db storage.Store, userID string) []storage.Session {
+	list, err := db.ListUserSessions(ctx, userID, time.Now())
+	if err != nil {
+		return nil
+	}
+	return list
+}
+
+// recordSessionsEnded records a forced logout of each session, by the
+// admin, for reason.
+func recordSessionsEnded(ctx context.Context, rec *audit.Recorder, userID string, sessions []storage.Session, reason string) {
+	for _, s := range sessions {
+		rec.Record(ctx, storage.AuditEvent{Type: audit.SessionRevoked, Actor: audit.ActorAdmin, SessionID: s.ID, UserID: userID,
+			Details: map[string]any{"by": audit.ActorAdmin, "reason": reason}})
 	}
 }
 

@@ -51,6 +51,7 @@ func TestAdminChangesAreAudited(t *testing.T) {
 			esActive, esNext := keyWith(t, list, "ES256", "active"), keyWith(t, list, "ES256", "next")
 
 			ada := createUser(t, b.args, "ada@example.com")
+			signIn(t, b.store, ada.ID, "s1", "g1", false) // a live session for disable to end
 			steps := []struct {
 				stdin string
 				env   map[string]string
@@ -87,7 +88,7 @@ func TestAdminChangesAreAudited(t *testing.T) {
 
 			got := auditJSON(t, b.args)
 			want := []string{
-				audit.UserCreated, audit.UserDisabled, audit.UserEnabled, audit.UserPasswordSet,
+				audit.UserCreated, audit.UserDisabled, audit.SessionRevoked, audit.UserEnabled, audit.UserPasswordSet,
 				audit.ClientCreated,
 				audit.KeyRotated, audit.KeyRetired, audit.KeyCreated,
 				audit.ClientDeleted,
@@ -113,15 +114,19 @@ func TestAdminChangesAreAudited(t *testing.T) {
 					}
 				}
 			}
-			if d := got[1].Details; d["sessions_ended"] != float64(0) || d["grants_revoked"] != float64(0) {
+			if d := got[1].Details; d["sessions_ended"] != float64(1) || d["grants_revoked"] != float64(1) {
 				t.Errorf("user.disabled details %v", d)
 			}
-			if d := got[4].Details; d["client_name"] != "Audited" {
+			// The session disable ended has its own event, under its sid.
+			if e := got[2]; e.SessionID != "s1" || e.UserID != ada.ID || e.Details["by"] != audit.ActorAdmin || e.Details["reason"] != "user_disabled" {
+				t.Errorf("session.revoked event %+v", e)
+			}
+			if d := got[5].Details; d["client_name"] != "Audited" {
 				t.Errorf("client.created details %v", d)
 			}
 			for i, wantKID := range []string{esNext.KID, esActive.KID} {
-				if d := got[5+i].Details; d["kid"] != wantKID || d["alg"] != "ES256" {
-					t.Errorf("%s details %v, want kid %s, alg ES256", got[5+i].Type, d, wantKID)
+				if d := got[6+i].Details; d["kid"] != wantKID || d["alg"] != "ES256" {
+					t.Errorf("%s details %v, want kid %s, alg ES256", got[6+i].Type, d, wantKID)
 				}
 			}
 			// Revoking the active RS256 key: the revocation, the next key

@@ -185,6 +185,8 @@ func TestAuditTrail(t *testing.T) {
 		{audit.TokenIssued, audit.Client(sso.ID), ada.ID, sso.ID, sid, ip, map[string]any{"grant_type": "authorization_code"}},
 		{audit.TokenRevoked, audit.Client(sso.ID), ada.ID, sso.ID, sid, ip, map[string]any{"kind": "refresh_token", "grant_revoked": true}},
 	}
+	// Disabling the user ends the session: the end of its story.
+	ended := wantEvent{audit.SessionRevoked, audit.ActorAdmin, ada.ID, "", sid, "", map[string]any{"by": "admin", "reason": "user_disabled"}}
 	all := append([]wantEvent{
 		// The typed email is not recorded; the account is, when it exists.
 		{audit.LoginFailed, "", ada.ID, a.ID, "", ip, map[string]any{"reason": "bad_password"}},
@@ -192,11 +194,13 @@ func TestAuditTrail(t *testing.T) {
 	}, story...)
 	all = append(all,
 		wantEvent{audit.UserDisabled, audit.ActorAdmin, ada.ID, "", "", "", map[string]any{"sessions_ended": float64(1)}},
+		ended,
 		wantEvent{audit.ClientDeleted, audit.ActorAdmin, "", sso.ID, "", "", nil},
 	)
+	story = append(story, ended)
 	got := s.trail(t, storage.AuditFilter{AfterID: afterKeys})
 	checkTrail(t, got, all)
-	for _, e := range got[:len(got)-2] {
+	for _, e := range got[:len(got)-3] { // all but the CLI's
 		if e.UserAgent == "" {
 			t.Errorf("%s: no user agent", e.Type)
 		}

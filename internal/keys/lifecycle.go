@@ -301,7 +301,11 @@ func (m *Manager) Maintain(ctx context.Context) (Change, error) {
 // a scheduled step, which will look again next time.
 func (m *Manager) applyStep(ctx context.Context, c storage.SigningKeyChanges, change Change, now time.Time) (Change, error) {
 	if change.Empty() {
-		return Change{}, nil
+		// Nothing to do, as planned from keys read just now; but another
+		// instance may have made them since this one last loaded (two
+		// instances starting at once: Init's load saw no keys, the
+		// plan saw the other's). Load them if so.
+		return Change{}, m.refreshIfChanged(ctx)
 	}
 	c.At = now
 	err := m.store.ChangeSigningKeys(ctx, c)

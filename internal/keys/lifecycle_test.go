@@ -199,6 +199,29 @@ func TestLifecycle(t *testing.T) {
 	})
 }
 
+// TestMaintainLoadsWhatItSees: keys made by another instance after this
+// one last loaded, which Maintain finds already in order, are loaded by
+// Maintain (the race of two instances starting at once, made
+// deterministic).
+func TestMaintainLoadsWhatItSees(t *testing.T) {
+	store := openSQLite(t)
+	kek, clk := newKEK(t), newClock()
+	m := newPolicyManager(t, store, kek, clk, testPolicy, nil)
+	if err := m.Refresh(t.Context()); err != nil { // sees no keys
+		t.Fatal(err)
+	}
+	if err := newPolicyManager(t, store, kek, clk, testPolicy, nil).Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Maintain(t.Context())
+	if err != nil || !c.Empty() {
+		t.Fatalf("Maintain = %v, %v; want no change", c.LogValue(), err)
+	}
+	if !m.Ready() || len(jwksKIDs(t, m)) != 4 {
+		t.Errorf("after Maintain: ready %v, %d keys published; want the other instance's 4", m.Ready(), len(jwksKIDs(t, m)))
+	}
+}
+
 // TestRotationWaitsForPrePublication: a next key younger than the
 // pre-publication time is never promoted on schedule, even when the
 // active key is overdue.

@@ -244,8 +244,7 @@ func (m *Manager) Maintain(ctx context.Context) (Change, error) {
 	}
 	slices.Sort(algs)
 
-	var c storage.SigningKeyChanges
-	var change Change
+	var st step
 	for _, alg := range algs {
 		g := groups[alg]
 		switch {
@@ -254,61 +253,52 @@ func (m *Manager) Maintain(ctx context.Context) (Change, error) {
 			// by hand): the next key signs at once, whatever its age.
 			// Signing with a key published only recently beats not
 			// signing at all.
-			c.Promote = append(c.Promote, g.next.ID)
-			change.Promoted = append(change.Promoted, infoOf(*g.next))
+			st.promote(*g.next, nil)
 			g.next = nil
 		case g.active == nil:
 			// The first key of alg signs at once. At bootstrap nobody has
 			// a JWKS to be stale; for an algorithm added later, see
 			// docs/keys.md.
-			k, err := m.newKey(alg, storage.KeyActive, now)
+			k, err := m.create(&st, alg, storage.KeyActive, now)
 			if err != nil {
 				return Change{}, err
 			}
-			c.Create = append(c.Create, k)
-			change.Created = append(change.Created, infoOf(k))
 			if !bootstrap {
 				m.opts.Logger.WarnContext(ctx, "signing algorithm had no key: its first key signs without pre-publication",
 					slog.String("alg", alg), slog.String("kid", k.ID))
 			}
 		case g.active.ActivatedAt != nil && !now.Before(g.active.ActivatedAt.Add(p.RotationPeriod)) &&
 			g.next != nil && !now.Before(g.next.CreatedAt.Add(p.PrePublication)):
-			c.Promote = append(c.Promote, g.next.ID)
-			change.Promoted = append(change.Promoted, infoOf(*g.next))
-			change.Retired = append(change.Retired, infoOf(*g.active))
+			st.promote(*g.next, g.active)
 			g.next = nil
 		}
 		if g.next == nil {
-			k, err := m.newKey(alg, storage.KeyNext, now)
-			if err != nil {
+			if _, err := m.create(&st, alg, storage.KeyNext, now); err != nil {
 				return Change{}, err
 			}
-			c.Create = append(c.Create, k)
-			change.Created = append(change.Created, infoOf(k))
 		}
 	}
 	for _, r := range rows {
 		if r.State == storage.KeyRetired && (r.RetiredAt == nil || !now.Before(r.RetiredAt.Add(p.Retention))) {
-			c.Delete = append(c.Delete, r.ID)
-			change.Deleted = append(change.Deleted, infoOf(r))
+			st.c.Delete = append(st.c.Delete, r.ID)
+			st.change.Deleted = append(st.change.Deleted, infoOf(r))
 		}
 	}
-	return m.applyStep(ctx, c, change, now)
+	return m.applyStep(ctx, st, now)
 }
 
-// applyStep stores c and reloads. A conflict means another instance (or
-// the CLI) changed the keys since they were read: that is not an error for
-// a scheduled step, which will look again next time.
-func (m *Manager) applyStep(ctx context.Context, c storage.SigningKeyChanges, change Change, now time.Time) (Change, error) {
-	if change.Empty() {
+// applyStep stores a scheduled step and reloads. A conflict means another
+// instance (or the CLI) changed the keys since they were read: that is not
+// an error for a scheduled step, which will look again next time.
+func (m *Manager) applyStep(ctx context.Context, st step, now time.Time) (Change, error) {
+	if st.change.Empty() {
 		// Nothing to do, as planned from keys read just now; but another
 		// instance may have made them since this one last loaded (two
 		// instances starting at once: Init's load saw no keys, the
 		// plan saw the other's). Load them if so.
 		return Change{}, m.refreshIfChanged(ctx)
 	}
-	c.At = now
-	err := m.store.ChangeSigningKeys(ctx, c)
+	err := m.commit(ctx, st, now, slog.LevelInfo, "signing keys changed")
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrAlreadyExists) || errors.Is(err, storage.ErrNotFound) {
 		m.opts.Logger.InfoContext(ctx, "signing keys changed elsewhere meanwhile; nothing done", slog.Any("error", err))
 		return Change{}, m.Refresh(ctx)
@@ -316,11 +306,49 @@ func (m *Manager) applyStep(ctx context.Context, c storage.SigningKeyChanges, ch
 	if err != nil {
 		return Change{}, fmt.Errorf("maintain signing keys: %w", err)
 	}
-	m.opts.Logger.InfoContext(ctx, "signing keys changed", slog.Any("change", change))
-	if m.opts.OnChange != nil {
-		m.opts.OnChange(ctx, change)
+	return st.change, m.Refresh(ctx)
+}
+
+// step is one lifecycle step being planned: what storage is to do, and
+// the report of it.
+type step struct {
+	c      storage.SigningKeyChanges
+	change Change
+}
+
+// promote makes next sign; retired, if not nil, is the active key it
+// replaces (storage retires it as part of the promotion).
+func (st *step) promote(next storage.SigningKey, retired *storage.SigningKey) {
+	st.c.Promote = append(st.c.Promote, next.ID)
+	st.change.Promoted = append(st.change.Promoted, infoOf(next))
+	if retired != nil {
+		st.change.Retired = append(st.change.Retired, infoOf(*retired))
 	}
-	return change, m.Refresh(ctx)
+}
+
+// create generates a key for alg in state and adds it to the step.
+func (m *Manager) create(st *step, alg string, state storage.KeyState, now time.Time) (storage.SigningKey, error) {
+	k, err := m.newKey(alg, state, now)
+	if err != nil {
+		return storage.SigningKey{}, err
+	}
+	st.c.Create = append(st.c.Create, k)
+	st.change.Created = append(st.change.Created, infoOf(k))
+	return k, nil
+}
+
+// commit stores the step in one transaction and, once it is stored, logs
+// it at level and reports it to OnChange. The caller reloads.
+func (m *Manager) commit(ctx context.Context, st step, now time.Time, level slog.Level, msg string) error {
+	st.c.At = now
+	if err := m.store.ChangeSigningKeys(ctx, st.c); err != nil {
+		return err
+	}
+	m.opts.Logger.Log(ctx, level, msg, slog.Any("change", st.change))
+	if m.opts.OnChange != nil {
+		m.opts.OnChange(ctx, st.change)
+	}
+	return nil
 }
 
 // newKey generates a key for alg and returns its row, encrypted under the
@@ -359,50 +387,34 @@ func (m *Manager) Rotate(ctx context.Context, alg string, force bool) (Change, e
 	}
 	now := m.opts.Now()
 	g := groupByAlg(rows)[alg]
-	var c storage.SigningKeyChanges
-	var change Change
+	var st step
 	switch {
 	case g.next != nil:
 		if ready := g.next.CreatedAt.Add(m.opts.Policy.PrePublication); now.Before(ready) && !force {
 			return Change{}, fmt.Errorf("rotate %s: %w: key %s was published %s ago, rotation is safe from %s",
 				alg, ErrTooEarly, g.next.ID, now.Sub(g.next.CreatedAt).Round(time.Second), ready.Format(time.RFC3339))
 		}
-		c.Promote = []string{g.next.ID}
-		change.Promoted = []KeyInfo{infoOf(*g.next)}
-		if g.active != nil {
-			change.Retired = []KeyInfo{infoOf(*g.active)}
-		}
+		st.promote(*g.next, g.active)
 	case force:
 		// No next key: the only way to change the signing key now is a
 		// key nobody has seen.
-		k, err := m.newKey(alg, storage.KeyActive, now)
-		if err != nil {
+		if g.active != nil {
+			st.c.Retire = []string{g.active.ID}
+			st.change.Retired = []KeyInfo{infoOf(*g.active)}
+		}
+		if _, err := m.create(&st, alg, storage.KeyActive, now); err != nil {
 			return Change{}, err
 		}
-		if g.active != nil {
-			c.Retire = []string{g.active.ID}
-			change.Retired = []KeyInfo{infoOf(*g.active)}
-		}
-		c.Create = append(c.Create, k)
-		change.Created = append(change.Created, infoOf(k))
 	default:
 		return Change{}, fmt.Errorf("rotate %s: %w: there is no next key (start the server once to create one, or force)", alg, ErrTooEarly)
 	}
-	k, err := m.newKey(alg, storage.KeyNext, now)
-	if err != nil {
+	if _, err := m.create(&st, alg, storage.KeyNext, now); err != nil {
 		return Change{}, err
 	}
-	c.Create = append(c.Create, k)
-	change.Created = append(change.Created, infoOf(k))
-	c.At = now
-	if err := m.store.ChangeSigningKeys(ctx, c); err != nil {
+	if err := m.commit(ctx, st, now, slog.LevelInfo, "signing keys rotated by hand"); err != nil {
 		return Change{}, fmt.Errorf("rotate %s: %w", alg, err)
 	}
-	m.opts.Logger.InfoContext(ctx, "signing keys rotated by hand", slog.Any("change", change))
-	if m.opts.OnChange != nil {
-		m.opts.OnChange(ctx, change)
-	}
-	return change, m.Refresh(ctx)
+	return st.change, m.Refresh(ctx)
 }
 
 // Revoke takes key kid out of service for good: it leaves the JWKS and is
@@ -424,8 +436,7 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (Change, error) {
 	}
 	now := m.opts.Now()
 	g := groupByAlg(rows)[target.Algorithm]
-	c := storage.SigningKeyChanges{Revoke: []string{kid}}
-	change := Change{Revoked: []KeyInfo{infoOf(target)}}
+	st := step{c: storage.SigningKeyChanges{Revoke: []string{kid}}, change: Change{Revoked: []KeyInfo{infoOf(target)}}}
 	needNext := false
 	switch target.State {
 	case storage.KeyActive:
@@ -433,15 +444,10 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (Change, error) {
 			return Change{}, err
 		}
 		if g.next != nil {
-			c.Promote = []string{g.next.ID}
-			change.Promoted = []KeyInfo{infoOf(*g.next)}
-		} else {
-			k, err := m.newKey(target.Algorithm, storage.KeyActive, now)
-			if err != nil {
-				return Change{}, err
-			}
-			c.Create = append(c.Create, k)
-			change.Created = append(change.Created, infoOf(k))
+			// The revoked key is not retired: it is reported as revoked.
+			st.promote(*g.next, nil)
+		} else if _, err := m.create(&st, target.Algorithm, storage.KeyActive, now); err != nil {
+			return Change{}, err
 		}
 		needNext = true
 	case storage.KeyNext:
@@ -451,22 +457,14 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (Change, error) {
 		needNext = true
 	}
 	if needNext {
-		k, err := m.newKey(target.Algorithm, storage.KeyNext, now)
-		if err != nil {
+		if _, err := m.create(&st, target.Algorithm, storage.KeyNext, now); err != nil {
 			return Change{}, err
 		}
-		c.Create = append(c.Create, k)
-		change.Created = append(change.Created, infoOf(k))
 	}
-	c.At = now
-	if err := m.store.ChangeSigningKeys(ctx, c); err != nil {
+	if err := m.commit(ctx, st, now, slog.LevelWarn, "signing key revoked"); err != nil {
 		return Change{}, fmt.Errorf("revoke %s: %w", kid, err)
 	}
-	m.opts.Logger.WarnContext(ctx, "signing key revoked", slog.Any("change", change))
-	if m.opts.OnChange != nil {
-		m.opts.OnChange(ctx, change)
-	}
-	return change, m.Refresh(ctx)
+	return st.change, m.Refresh(ctx)
 }
 
 // checkKeys refuses to create keys when this process cannot open the keys
